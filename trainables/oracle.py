@@ -1,0 +1,188 @@
+"""The only door to true accuracies.
+
+Two objects are opened together from one benchmark table:
+
+* :class:`Oracle` — what **training** code gets. It answers ``query(archs)`` with (possibly
+  noisy) labels of one named field, counts every distinct cell it is asked about, refuses
+  queries past its budget, and answers NaN for anything training may not see (held-out top
+  cells, cells outside the subsample, cells not in the benchmark). It never hands out the
+  table.
+* :class:`Evaluator` — what the **statistics** at the end of a trial get: clean values of any
+  field, without spending budget, plus the held-out set and the top-k thresholds.
+
+Training code must only ever receive the oracle (the trainable contract in DESIGN.md).
+"""
+from __future__ import annotations
+
+from typing import Hashable, Iterable, Sequence
+
+import numpy as np
+
+from trainables.arch import ArchGraph
+from trainables.degrade import Degradation, heldout_mask, label_noise, top_threshold, visible_mask
+from trainables.spaces.base import BenchmarkTable, SearchSpace
+from trainables import stats as _stats
+
+
+class BudgetExceeded(RuntimeError):
+    """A query would take the oracle past its budget; nothing was charged."""
+
+
+class Oracle:
+    """Budgeted, counted, degraded access to one accuracy field.
+
+    Lifecycle: opened once per trial by :func:`open_benchmark`; ``query`` may be called any
+    number of times; ``queries`` only grows; ``state_dict``/``load_state_dict`` carry the
+    count across a checkpoint so a resumed trial is charged exactly once per cell.
+    """
+
+    __slots__ = ("__table", "__labels", "__visible", "__charged", "__seen", "space", "field", "budget")
+
+    def __init__(self, table: BenchmarkTable, field: str, labels: np.ndarray, visible: np.ndarray,
+                 budget: int | None) -> None:
+        if budget is not None and budget < 0:
+            raise ValueError(f"query budget must be >= 0, got {budget}")
+        self.__table = table
+        self.__labels = labels
+        self.__visible = visible
+        self.__charged: set[Hashable] = set()
+        self.__seen: set[str] = set()
+        self.space: SearchSpace = table.space
+        self.field: str = field
+        self.budget: int | None = budget
+
+    # ---------------------------------------------------------------- counting
+    @property
+    def queries(self) -> int:
+        """Distinct cells asked about so far (each charged once)."""
+        return len(self.__charged)
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.budget is None else self.budget - self.queries
+
+    def seen_keys(self) -> frozenset[str]:
+        """Keys of every architecture training has been shown (queried or listed)."""
+        return frozenset(self.__seen)
+
+    # ---------------------------------------------------------------- access
+    def query(self, archs: Sequence[ArchGraph]) -> np.ndarray:
+        """Labels of ``archs`` (percent); NaN where invalid, unknown or hidden from training.
+
+        Each distinct valid cell is charged once per oracle (asking again is free). Raises
+        :class:`BudgetExceeded` — charging nothing — if the new cells exceed the budget.
+        """
+        sp = self.space
+        cells: list[Hashable | None] = []
+        for a in archs:
+            cells.append(sp.cell_id(a) if sp.is_valid(a) else None)
+        new = {c for c in cells if c is not None and c not in self.__charged}
+        if self.budget is not None and self.queries + len(new) > self.budget:
+            raise BudgetExceeded(f"{len(new)} new cell(s) would exceed the query budget of {self.budget} "
+                                 f"({self.queries} spent)")
+        self.__charged |= new
+        rows = self.__table.rows(archs)
+        out = np.full(len(archs), np.nan)
+        ok = rows >= 0
+        ok[ok] = self.__visible[rows[ok]]
+        out[ok] = self.__labels[rows[ok]]
+        self.__seen.update(str(k) for k in self.__table.keys[rows[ok]])
+        return out
+
+    def training_archs(self) -> list[ArchGraph]:
+        """The architectures training may see (the degraded benchmark), unlabelled and free.
+
+        Labels for them cost one query each, through :meth:`query`.
+        """
+        rows = np.nonzero(self.__visible)[0]
+        self.__seen.update(str(k) for k in self.__table.keys[rows])
+        return [self.__table.arch(r) for r in rows]
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        return {"charged": sorted(self.__charged, key=str), "seen": sorted(self.__seen)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__charged = set(state["charged"])
+        self.__seen = set(state["seen"])
+
+
+class Evaluator:
+    """Clean values for the statistics of generated architectures (no budget)."""
+
+    def __init__(self, table: BenchmarkTable, eval_field: str, heldout: np.ndarray) -> None:
+        table.column(eval_field)  # validates the name
+        self._table = table
+        self.space = table.space
+        self.eval_field = eval_field
+        self._heldout_keys = frozenset(str(k) for k in table.keys[heldout])
+
+    @property
+    def fields(self) -> list[str]:
+        return self._table.fields
+
+    @property
+    def heldout_keys(self) -> frozenset[str]:
+        return self._heldout_keys
+
+    def values(self, archs: Sequence[ArchGraph], field: str | None = None) -> np.ndarray:
+        """Clean accuracies (NaN where invalid or not in the table)."""
+        col = self._table.column(field or self.eval_field)
+        rows = self._table.rows(archs)
+        out = np.full(len(archs), np.nan)
+        out[rows >= 0] = col[rows[rows >= 0]]
+        return out
+
+    def extra(self, archs: Sequence[ArchGraph], name: str) -> np.ndarray:
+        col = self._table.extras[name]
+        rows = self._table.rows(archs)
+        out = np.full(len(archs), np.nan)
+        out[rows >= 0] = col[rows[rows >= 0]]
+        return out
+
+    def thresholds(self, field: str | None = None, pcts: Iterable[float] = _stats.TOP_PCTS) -> dict[float, float]:
+        col = self._table.column(field or self.eval_field)
+        return {p: top_threshold(col, p) for p in pcts}
+
+    def best(self, field: str | None = None) -> float:
+        return float(np.nanmax(self._table.column(field or self.eval_field)))
+
+    def statistics(self, archs: Sequence[ArchGraph], seen_keys: Iterable[str], queries: int,
+                   field: str | None = None) -> dict[str, float]:
+        """The common metric dict (see :func:`trainables.stats.generation_stats`)."""
+        valid = np.array([self.space.is_valid(a) for a in archs], dtype=bool)
+        keys = [self.space.key(a) if v else None for a, v in zip(archs, valid)]
+        return _stats.generation_stats(valid, keys, self.values(archs, field), seen_keys=set(seen_keys),
+                                       heldout_keys=self._heldout_keys,
+                                       thresholds=self.thresholds(field), queries=queries)
+
+    def rows(self, archs: Sequence[ArchGraph], seen_keys: Iterable[str], fields: Sequence[str] | None = None) -> dict[str, list]:
+        """Columns of the ``archs`` table: one row per generated architecture."""
+        seen = set(seen_keys)
+        valid = [self.space.is_valid(a) for a in archs]
+        keys = [self.space.key(a) if v else None for a, v in zip(archs, valid)]
+        out: dict[str, list] = {
+            "index": list(range(len(archs))),
+            "key": keys,
+            "valid": valid,
+            "novel": [k is not None and k not in seen for k in keys],
+            "heldout": [k is not None and k in self._heldout_keys for k in keys],
+            "ops": [",".join(a.ops) for a in archs],
+            "edges": [";".join(f"{s}-{d}" for s, d in a.edges) for a in archs],
+        }
+        for f in fields or [self.eval_field]:
+            out[f"acc:{f}"] = self.values(archs, f).tolist()
+        return out
+
+
+def open_benchmark(table: BenchmarkTable, label_field: str, eval_field: str, *,
+                   degradation: Degradation = Degradation(), budget: int | None = None,
+                   seed: int = 0) -> tuple[Oracle, Evaluator]:
+    """The (oracle, evaluator) pair of one trial. Held-out cells are the top
+    ``degradation.holdout_top_pct`` % by ``eval_field``; labels come from ``label_field``."""
+    labels_clean = table.column(label_field)
+    eval_values = table.column(eval_field)
+    heldout = heldout_mask(eval_values, table.keys, degradation.holdout_top_pct)
+    visible = visible_mask(heldout, table.keys, labels_clean, degradation.train_fraction, seed)
+    labels = labels_clean + label_noise(len(table), degradation.label_noise, seed)
+    return Oracle(table, label_field, labels, visible, budget), Evaluator(table, eval_field, heldout)

@@ -1,0 +1,70 @@
+"""Search spaces and their benchmark tables, by name.
+
+``get_space(name)`` is cheap; ``load_table(name, path)`` reads a table once per process
+(cached) — every trial in an actor shares it.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from trainables.spaces.base import BenchmarkTable, Field, SearchSpace
+
+SPACES = ("nbgraph", "nb201", "nb101")
+
+# Where each space's table is found inside a data directory (nbgraph needs none: its wheel).
+DEFAULT_FILES = {"nb201": "nb201.csv", "nb101": "nb101_sample500.csv"}
+
+
+def get_space(name: str) -> SearchSpace:
+    if name == "nb201":
+        from trainables.spaces.nb201 import NB201Space
+        return NB201Space()
+    if name == "nbgraph":
+        from trainables.spaces.nbgraph import NBGraphSpace
+        return NBGraphSpace()
+    if name == "nb101":
+        from trainables.spaces.nb101 import NB101Space
+        return NB101Space()
+    raise ValueError(f"unknown search space {name!r}; expected one of {', '.join(SPACES)}")
+
+
+def table_path(name: str, data: str | Path | None) -> Path | None:
+    """Resolve ``data`` (a file, or a directory holding the default file) for a space."""
+    if name == "nbgraph":
+        return Path(data) if data else None
+    if data is None:
+        raise ValueError(f"space {name!r} needs a benchmark file: pass --data-dir (e.g. ../shared/data)")
+    p = Path(data)
+    if p.is_dir():
+        p = p / DEFAULT_FILES[name]
+    if not p.exists():
+        raise ValueError(f"benchmark file for {name!r} not found: {p}")
+    return p
+
+
+@lru_cache(maxsize=8)
+def _load(name: str, path: str | None) -> BenchmarkTable:
+    if name == "nb201":
+        from trainables.spaces import nb201
+        p = Path(path)  # type: ignore[arg-type]
+        return nb201.load_nats(p) if p.is_dir() or p.suffix == ".pth" else nb201.load_csv(p)
+    if name == "nbgraph":
+        from trainables.spaces import nbgraph
+        return nbgraph.load(path)
+    if name == "nb101":
+        from trainables.spaces import nb101
+        p = Path(path)  # type: ignore[arg-type]
+        return nb101.load_tfrecord(p) if p.suffix == ".tfrecord" else nb101.load_sample_csv(p)
+    raise ValueError(f"unknown search space {name!r}; expected one of {', '.join(SPACES)}")
+
+
+def load_table(name: str, data: str | Path | None = None) -> BenchmarkTable:
+    """The benchmark table of ``name`` (cached per process)."""
+    if name not in SPACES:
+        raise ValueError(f"unknown search space {name!r}; expected one of {', '.join(SPACES)}")
+    p = table_path(name, data)
+    return _load(name, str(p) if p is not None else None)
+
+
+__all__ = ["BenchmarkTable", "Field", "SearchSpace", "SPACES", "get_space", "load_table", "table_path"]
