@@ -72,16 +72,13 @@ class Oracle:
         Each distinct valid cell is charged once per oracle (asking again is free). Raises
         :class:`BudgetExceeded` — charging nothing — if the new cells exceed the budget.
         """
-        sp = self.space
-        cells: list[Hashable | None] = []
-        for a in archs:
-            cells.append(sp.cell_id(a) if sp.is_valid(a) else None)
+        cells = self.__table.cells(archs)
         new = {c for c in cells if c is not None and c not in self.__charged}
         if self.budget is not None and self.queries + len(new) > self.budget:
             raise BudgetExceeded(f"{len(new)} new cell(s) would exceed the query budget of {self.budget} "
                                  f"({self.queries} spent)")
         self.__charged |= new
-        rows = self.__table.rows(archs)
+        rows = self.__table.rows_of_cells(cells)
         out = np.full(len(archs), np.nan)
         ok = rows >= 0
         ok[ok] = self.__visible[rows[ok]]

@@ -45,7 +45,9 @@ class SearchSpace(ABC):
 
     @abstractmethod
     def key(self, arch: ArchGraph) -> str:
-        """Canonical key: equal iff the two valid graphs are the same architecture."""
+        """Canonical key: equal iff the two valid graphs are the same architecture.
+
+        Raises ``ValueError`` (as :meth:`validate`) for an invalid graph."""
 
     @abstractmethod
     def encode(self, arch: ArchGraph) -> np.ndarray:
@@ -69,7 +71,8 @@ class SearchSpace(ABC):
         return True
 
     def cell_id(self, arch: ArchGraph) -> Hashable:
-        """Which benchmark row answers for ``arch`` (default: its key)."""
+        """Which benchmark row answers for ``arch`` (default: its key). Raises
+        ``ValueError`` for an invalid graph."""
         return self.key(arch)
 
     def size(self) -> int | None:
@@ -198,14 +201,24 @@ class BenchmarkTable:
             raise ValueError(f"{self.space.name} has no accuracy field {name!r}; it has: {', '.join(self.fields)}")
         return self.metrics[name]
 
+    def cells(self, archs: Sequence[ArchGraph]) -> list[Hashable | None]:
+        """Cell id of each architecture (``None`` when invalid)."""
+        cell = self.space.cell_id
+        out: list[Hashable | None] = []
+        for a in archs:
+            try:
+                out.append(cell(a))
+            except ValueError:
+                out.append(None)
+        return out
+
+    def rows_of_cells(self, cells: Sequence[Hashable | None]) -> np.ndarray:
+        get = self._row_of.get
+        return np.fromiter((-1 if c is None else get(c, -1) for c in cells), dtype=np.int64, count=len(cells))
+
     def rows(self, archs: Sequence[ArchGraph]) -> np.ndarray:
         """Row of each architecture (``-1`` when invalid or not in the table)."""
-        out = np.full(len(archs), -1, dtype=np.int64)
-        sp, get = self.space, self._row_of.get
-        for i, a in enumerate(archs):
-            if sp.is_valid(a):
-                out[i] = get(sp.cell_id(a), -1)
-        return out
+        return self.rows_of_cells(self.cells(archs))
 
     def arch(self, row: int) -> ArchGraph:
         return self.space.decode(self.genotypes[row])

@@ -109,6 +109,12 @@ def _class_of_index() -> tuple[np.ndarray, list[str]]:
     return cls, list(ids)
 
 
+@lru_cache(maxsize=1)
+def _KEYS() -> list[str]:
+    cls, _ = _class_of_index()
+    return [f"nb201:{c}" for c in cls.tolist()]
+
+
 class NB201Space(SearchSpace):
     name = "nb201"
     ops = OPS
@@ -116,19 +122,25 @@ class NB201Space(SearchSpace):
     cardinalities = np.full(len(EDGES), len(OPS), dtype=np.int64)
 
     def validate(self, arch: ArchGraph) -> None:
+        self._code(arch)
+
+    def _code(self, arch: ArchGraph) -> int:
+        """Validate and return the genotype as a base-5 number (the hot path: pure Python)."""
         if arch.num_nodes != 8:
             raise ValueError(f"NB201 cells have 8 nodes (input, 6 edge ops, output), got {arch.num_nodes}")
-        for op in arch.ops[1:-1]:
-            if op not in _OP_INDEX:
+        code = 0
+        for op in arch.ops[1:7]:
+            i = _OP_INDEX.get(op)
+            if i is None:
                 raise ValueError(f"unknown NB201 op {op!r}; expected one of {', '.join(OPS)}")
+            code = code * 5 + i
         if arch.edges != GRAPH_EDGES:
             raise ValueError("edges do not follow the NB201 cell topology")
+        return code
 
     def encode(self, arch: ArchGraph) -> np.ndarray:
-        try:
-            return np.fromiter((_OP_INDEX[o] for o in arch.ops[1:7]), dtype=np.int64, count=6)
-        except KeyError as e:
-            raise ValueError(f"unknown NB201 op {e.args[0]!r}") from None
+        self._code(arch)
+        return np.fromiter((_OP_INDEX[o] for o in arch.ops[1:7]), dtype=np.int64, count=6)
 
     def decode(self, genotype: Sequence[int] | np.ndarray) -> ArchGraph:
         return ArchGraph((INPUT, *(OPS[int(g)] for g in genotype), OUTPUT), GRAPH_EDGES)
@@ -136,12 +148,10 @@ class NB201Space(SearchSpace):
     def index(self, arch: ArchGraph) -> int:
         """The genotype read as a base-5 number (0..15,624). Not the official ``arch_index``,
         whose order is the benchmark's own; tables map between the two."""
-        self.validate(arch)
-        return int(self.encode(arch) @ _POW)
+        return self._code(arch)
 
     def key(self, arch: ArchGraph) -> str:
-        cls, _ = _class_of_index()
-        return f"nb201:{cls[self.index(arch)]}"
+        return _KEYS()[self._code(arch)]
 
     def keys_of_genotypes(self, genotypes: np.ndarray) -> np.ndarray:
         """Vectorised keys: ``(N, 6)`` genotypes → ``(N,)`` class ids (int64)."""
@@ -149,7 +159,7 @@ class NB201Space(SearchSpace):
         return cls[np.asarray(genotypes, dtype=np.int64) @ _POW]
 
     def cell_id(self, arch: ArchGraph) -> Hashable:
-        return self.index(arch)  # every cell has its own trained row
+        return self._code(arch)  # every cell has its own trained row
 
     def size(self) -> int:
         return NUM_CELLS

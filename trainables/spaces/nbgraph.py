@@ -101,49 +101,64 @@ def _canonical_hash() -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=1)
+def _HASHES() -> list[int]:
+    return _canonical_hash().tolist()
+
+
+_LINK_OF_EDGES = {graph_of(lk, ("gcn",) * 4).edges: i for i, lk in enumerate(LINKS)}
+_SKIP_CODE_MOD = 9 ** 4
+_ALL_SKIP = sum(8 * 9 ** k for k in range(4))
+
+
 class NBGraphSpace(SearchSpace):
     name = "nbgraph"
     ops = OPS
     max_nodes = 6
     cardinalities = np.array([len(LINKS), 9, 9, 9, 9], dtype=np.int64)
 
-    def _link_ops(self, arch: ArchGraph) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    def _code(self, arch: ArchGraph) -> int:
+        """Validate and return the genotype as one integer (the hot path: pure Python)."""
         if arch.num_nodes != 6:
             raise ValueError(f"NAS-Bench-Graph architectures have 6 nodes (input, 4 ops, output), got {arch.num_nodes}")
-        ops = arch.ops[1:5]
-        for op in ops:
-            if op not in _OP_INDEX:
+        link = _LINK_OF_EDGES.get(arch.edges)
+        if link is None:
+            self._explain_edges(arch)
+        code = link
+        for op in arch.ops[1:5]:
+            i = _OP_INDEX.get(op)
+            if i is None:
                 raise ValueError(f"unknown NAS-Bench-Graph op {op!r}; expected one of {', '.join(OPS)}")
+            code = code * 9 + i
+        if code % _SKIP_CODE_MOD == _ALL_SKIP:
+            raise ValueError("an all-skip architecture is not in NAS-Bench-Graph")
+        return code
+
+    @staticmethod
+    def _explain_edges(arch: ArchGraph) -> None:
         link = []
         for v in range(1, 5):
             srcs = [s for s, d in arch.edges if d == v]
             if len(srcs) != 1:
                 raise ValueError(f"op node {v} must read from exactly one earlier node, reads from {srcs}")
             link.append(srcs[0])
-        return tuple(link), tuple(ops)
+        if tuple(link) not in _LINK_INDEX:
+            raise ValueError(f"link pattern {link} is not one of NAS-Bench-Graph's 9")
+        raise ValueError("the output must read exactly the leaf op nodes")
 
     def validate(self, arch: ArchGraph) -> None:
-        link, ops = self._link_ops(arch)
-        if link not in _LINK_INDEX:
-            raise ValueError(f"link pattern {list(link)} is not one of NAS-Bench-Graph's 9")
-        if graph_of(link, ops).edges != arch.edges:
-            raise ValueError("the output must read exactly the leaf op nodes")
-        if all(o == "skip" for o in ops):
-            raise ValueError("an all-skip architecture is not in NAS-Bench-Graph")
+        self._code(arch)
 
     def encode(self, arch: ArchGraph) -> np.ndarray:
-        link, ops = self._link_ops(arch)
-        if link not in _LINK_INDEX:
-            raise ValueError(f"link pattern {list(link)} is not one of NAS-Bench-Graph's 9")
-        return np.array([_LINK_INDEX[link], *(_OP_INDEX[o] for o in ops)], dtype=np.int64)
+        code = self._code(arch)
+        return (code // _POW) % 9
 
     def decode(self, genotype: Sequence[int] | np.ndarray) -> ArchGraph:
         g = [int(v) for v in genotype]
         return graph_of(LINKS[g[0]], [OPS[i] for i in g[1:]])
 
     def benchmark_hash(self, arch: ArchGraph) -> int:
-        self.validate(arch)
-        return int(_canonical_hash()[int(self.encode(arch) @ _POW)])
+        return _HASHES()[self._code(arch)]
 
     def key(self, arch: ArchGraph) -> str:
         return f"nbg:{self.benchmark_hash(arch)}"
