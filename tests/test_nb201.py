@@ -70,3 +70,13 @@ def test_to_pyg_batch_shapes():
     archs = sp.sample_random(np.random.default_rng(1), 4)
     b = Batch.from_data_list([sp.to_pyg(a) for a in archs])
     assert b.x.shape == (32, len(sp.vocab)) and b.edge_index.shape == (2, 40) and b.num_graphs == 4
+
+
+def test_official_nats_release_when_the_user_has_it():
+    pytest.importorskip("nats_bench", reason="optional extra: pip install -e '.[nats]'")
+    import os
+    path = os.environ.get("NATS_BENCH_TSS")
+    if not path:
+        pytest.skip("set NATS_BENCH_TSS to the NATS-tss-v1_0-3ffb9-simple folder to test the official reader")
+    table = load_table("nb201", path)
+    assert len(table) == 15625 and np.nanmax(table.column("cifar10/test/200")) > 94.0

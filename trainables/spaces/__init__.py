@@ -36,7 +36,9 @@ def table_path(name: str, data: str | Path | None) -> Path | None:
     if data is None:
         raise ValueError(f"space {name!r} needs a benchmark file: pass --data-dir (e.g. ../shared/data)")
     p = Path(data)
-    if p.is_dir():
+    if p.is_dir() and (p / DEFAULT_FILES[name]).exists():
+        p = p / DEFAULT_FILES[name]
+    elif p.is_dir() and name != "nb201":  # only NB201 reads a whole folder (the NATS release)
         p = p / DEFAULT_FILES[name]
     if not p.exists():
         raise ValueError(f"benchmark file for {name!r} not found: {p}")

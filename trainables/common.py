@@ -1,0 +1,161 @@
+"""What every generator trial shares: config → benchmark access, seeding, final scoring.
+
+A generator's ``train(config)`` does::
+
+    trial = common.open_trial(config)            # oracle (training) + evaluator (statistics)
+    ... fit the model, using only trial.oracle ...
+    archs = model.sample(trial.config.n_samples)
+    with reporting.checkpoint_dir() as d:
+        metrics = common.finish(trial, archs, d, extra={"loss/g": ...})
+        reporting.report(metrics, d)
+
+``finish`` scores the generated architectures on the evaluation field and writes
+``archs.parquet`` (one row per architecture, clean accuracy on every score field) into the
+checkpoint directory, where the orchestrator's store picks it up.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from trainables.arch import ArchGraph
+from trainables.degrade import Degradation
+from trainables.oracle import Evaluator, Oracle, open_benchmark
+
+ARCHS_FILE = "archs.parquet"
+
+# Default (label field, evaluation field) per space and dataset. NB201's shared table has
+# 200-epoch validation accuracy only for cifar10-valid; cifar100/imagenet16 train on their
+# 12-epoch validation labels (as GraphPNAS's authors did) and are evaluated on 200-epoch test.
+_DEFAULT_FIELDS = {
+    ("nb201", "cifar10"): ("cifar10-valid/valid/200", "cifar10/test/200"),
+    ("nb201", "cifar100"): ("cifar100/valid/12", "cifar100/test/200"),
+    ("nb201", "imagenet16"): ("imagenet16/valid/12", "imagenet16/test/200"),
+    ("nb101", "cifar10"): ("cifar10/valid/108", "cifar10/valid/108"),
+}
+DEFAULT_DATASET = {"nb201": "cifar10", "nb101": "cifar10", "nbgraph": "cora"}
+
+
+def default_fields(space: str, dataset: str) -> tuple[str, str]:
+    if space == "nbgraph":
+        return f"{dataset}/valid/final", f"{dataset}/test/final"
+    try:
+        return _DEFAULT_FIELDS[(space, dataset)]
+    except KeyError:
+        raise ValueError(f"no default accuracy fields for space {space!r} dataset {dataset!r}; "
+                         "set label_field and eval_field") from None
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """The benchmark part of every generator's config (the rest is the generator's own).
+
+    ``label_field`` is what training sees (through the oracle); ``eval_field`` is what the
+    statistics report; ``score_fields`` are scored too in ``archs.parquet`` (cross-dataset
+    transfer; default: every field of the table with the evaluation field's split and
+    fidelity).
+    """
+
+    space: str = "nbgraph"
+    data_dir: str | None = None
+    dataset: str | None = None
+    label_field: str | None = None
+    eval_field: str | None = None
+    score_fields: tuple[str, ...] = ()
+    seed: int = 0
+    query_budget: int | None = None
+    holdout_top_pct: float = 0.0
+    train_fraction: float = 1.0
+    label_noise: float = 0.0
+    n_samples: int = 1000
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "BenchmarkConfig":
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in config.items() if k in names}
+        if "score_fields" in kw:
+            kw["score_fields"] = tuple(kw["score_fields"] or ())
+        cfg = cls(**kw)
+        dataset = cfg.dataset or DEFAULT_DATASET.get(cfg.space, "")
+        lf, ef = (cfg.label_field, cfg.eval_field)
+        if lf is None or ef is None:
+            dl, de = default_fields(cfg.space, dataset)
+            lf, ef = lf or dl, ef or de
+        if cfg.query_budget is not None and cfg.query_budget < 0:
+            raise ValueError(f"query_budget must be >= 0, got {cfg.query_budget}")
+        if cfg.n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {cfg.n_samples}")
+        return cls(**{**cfg.__dict__, "dataset": dataset, "label_field": lf, "eval_field": ef})
+
+    @property
+    def degradation(self) -> Degradation:
+        return Degradation(self.holdout_top_pct, self.train_fraction, self.label_noise)
+
+
+@dataclass
+class Trial:
+    config: BenchmarkConfig
+    oracle: Oracle
+    evaluator: Evaluator
+    rng: np.random.Generator
+    device: str
+    score_fields: list[str] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Python, numpy's legacy global and torch (CPU and CUDA) from one seed."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def open_trial(config: dict[str, Any], device: str | None = None) -> Trial:
+    """Parse the benchmark part of ``config``, open (oracle, evaluator), seed everything."""
+    from trainables import reporting
+    from trainables.spaces import load_table
+
+    cfg = BenchmarkConfig.from_config(config)
+    table = load_table(cfg.space, cfg.data_dir)
+    oracle, evaluator = open_benchmark(table, cfg.label_field, cfg.eval_field, degradation=cfg.degradation,
+                                       budget=cfg.query_budget, seed=cfg.seed)
+    seed_everything(cfg.seed)
+    if cfg.score_fields:
+        score = list(cfg.score_fields)
+    else:
+        _, split, fidelity = cfg.eval_field.split("/")
+        score = [f for f in table.fields if f.split("/")[1:] == [split, fidelity]]
+    for f in score:
+        table.column(f)
+    return Trial(cfg, oracle, evaluator, np.random.default_rng(cfg.seed), device or reporting.device(), score)
+
+
+def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
+           extra: dict[str, float] | None = None) -> dict[str, Any]:
+    """Score ``archs`` and write ``archs.parquet`` into ``checkpoint_dir``; return metrics."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    seen = trial.oracle.seen_keys()
+    metrics: dict[str, Any] = trial.evaluator.statistics(archs, seen, trial.oracle.queries)
+    metrics.update(extra or {})
+    metrics["label_field"] = trial.config.label_field
+    metrics["eval_field"] = trial.config.eval_field
+    cols = trial.evaluator.rows(archs, seen, trial.score_fields)
+    cols["label_field"] = [trial.config.label_field] * len(archs)
+    cols["eval_field"] = [trial.config.eval_field] * len(archs)
+    path = Path(checkpoint_dir) / ARCHS_FILE
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(pa.table(cols), tmp)
+    os.replace(tmp, path)
+    return metrics
