@@ -31,11 +31,15 @@ def get_space(name: str) -> SearchSpace:
 
 def table_path(name: str, data: str | Path | None) -> Path | None:
     """Resolve ``data`` (a file, or a directory holding the default file) for a space."""
-    if name == "nbgraph":
+    if name == "nbgraph" and not (data and Path(data).suffix in (".yaml", ".yml")):
         return Path(data) if data else None
     if data is None:
         raise ValueError(f"space {name!r} needs a benchmark file: pass --data-dir (e.g. ../shared/data)")
     p = Path(data)
+    if p.suffix in (".yaml", ".yml"):  # a bring-your-own table spec (trainables/spaces/table.py)
+        if not p.is_file():
+            raise ValueError(f"table spec not found: {p}")
+        return p
     if p.is_dir() and (p / DEFAULT_FILES[name]).exists():
         p = p / DEFAULT_FILES[name]
     elif p.is_dir() and name != "nb201":  # only NB201 reads a whole folder (the NATS release)
@@ -47,6 +51,12 @@ def table_path(name: str, data: str | Path | None) -> Path | None:
 
 @lru_cache(maxsize=8)
 def _load(name: str, path: str | None) -> BenchmarkTable:
+    if path is not None and Path(path).suffix in (".yaml", ".yml"):
+        from trainables.spaces import table
+        t = table.load_spec(path)
+        if t.space.name != name:
+            raise ValueError(f"{path} describes a {t.space.name!r} table, not {name!r}")
+        return t
     if name == "nb201":
         from trainables.spaces import nb201
         p = Path(path)  # type: ignore[arg-type]
