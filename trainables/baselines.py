@@ -137,6 +137,48 @@ def marginal_baseline(oracle: Oracle, q: float, n: int, rng: np.random.Generator
     return [sp.decode(g) for g in draws]
 
 
+# ---------------------------------------------------------------------------- trainable
+METHODS = ("random_search", "regularized_evolution", "marginals", "uniform")
+
+
+def train(config: dict) -> None:
+    """The baselines as a trainable (same contract as the generators), for studies.
+
+    ``method``: ``random_search`` / ``regularized_evolution`` spend ``query_budget`` (default
+    100) and report best-found-so-far after every ``report_every`` queries; their "generated
+    set" is what they queried. ``marginals`` (``q`` %, default 20) and ``uniform`` sample
+    ``n_samples`` architectures.
+    """
+    from trainables import common, reporting
+
+    method = config.get("method", "marginals")
+    if method not in METHODS:
+        raise ValueError(f"baseline method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method in ("random_search", "regularized_evolution") and config.get("query_budget") is None:
+        config = {**config, "query_budget": 100}
+    trial = common.open_trial(config)
+    oracle, rng = trial.oracle, trial.rng
+    if method in ("random_search", "regularized_evolution"):
+        budget = int(trial.config.query_budget)
+        search = random_search if method == "random_search" else regularized_evolution
+        trace = search(oracle, budget, rng)
+        step = int(config.get("report_every", 10))
+        budgets = list(range(step, len(trace.archs), step))
+        for b, acc in zip(budgets, trace.curve(trial.evaluator, budgets)):
+            reporting.report({"iteration": b, "queries": b, "best_found": float(acc)})
+        archs = trace.archs
+        final = {"best_found": float(trace.curve(trial.evaluator, [len(archs)])[0])}
+    elif method == "marginals":
+        archs = marginal_baseline(oracle, float(config.get("q", 20)), trial.config.n_samples, rng)
+        final = {}
+    else:
+        archs = oracle.space.sample_random(rng, trial.config.n_samples)
+        final = {}
+    with reporting.checkpoint_dir() as d:
+        metrics = common.finish(trial, archs, d, extra={"iteration": len(archs), **final})
+        reporting.report(metrics, d)
+
+
 # ---------------------------------------------------------------------------- CLI
 def _table(args: argparse.Namespace) -> str:
     from trainables.degrade import Degradation
