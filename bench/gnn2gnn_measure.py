@@ -1,0 +1,169 @@
+"""GNN2GNN on NAS-Bench-201 against the product-of-marginals baseline and random sampling.
+
+    python bench/gnn2gnn_measure.py [--data-dir ../shared/data] [--seeds 3] [--jobs 2]
+                                    [--epochs 10] [--steps 100] [--quick]
+
+Labels: ``cifar10-valid/valid/200`` (common's default); statistics: ``cifar10/test/200``;
+1,000 generated architectures per trial. Settings: full training data, and the top 10 %
+held out (``holdout_top_pct = 10``). Methods, all on the same training data (one oracle per
+seed and setting):
+
+* ``gnn2gnn (good=20 %)``: the trainable's defaults with ``good_top_pct = 20``;
+* ``gnn2gnn (good=50 %)``: the trainable's defaults (the paper's top-50 % valuer);
+* ``marginals q=10/20/50 %`` (:func:`trainables.baselines.marginal_baseline`);
+* ``random`` (``space.sample_random``).
+
+Prints Markdown tables (mean ± 95 % CI over seeds): the common statistics on cifar10 test,
+then the same generated architectures scored on cifar100 and imagenet16 (200-epoch test,
+from the ``archs.parquet`` columns ``common.finish`` writes). Trials run in ``--jobs``
+processes of one torch thread each. Not part of the test run.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LABEL, EVAL = "cifar10-valid/valid/200", "cifar10/test/200"
+CROSS = ("cifar100/test/200", "imagenet16/test/200")
+COLS = ("validity", "uniqueness", "novelty", "top1_pct", "top5_pct", "top10_pct", "heldout_hit_pct",
+        "acc_mean", "acc_best", "queries")
+CROSS_COLS = ("top1_pct", "top5_pct", "top10_pct", "acc_mean", "acc_best")
+VARIANTS = {"gnn2gnn (good=20 %)": {"good_top_pct": 20.0}, "gnn2gnn (good=50 %)": {}}
+
+
+def _trial(job: tuple[str, dict]) -> tuple[str, dict, dict, float]:
+    """Run one GNN2GNN trial; return (name, its config, final metrics + parquet columns, seconds)."""
+    warnings.filterwarnings("ignore", ".*torch.jit.script.*", DeprecationWarning)
+    import pyarrow.parquet as pq
+    import torch
+
+    torch.set_num_threads(1)
+    from trainables import common, gnn2gnn, reporting
+
+    name, cfg = job
+    t = time.perf_counter()
+    with reporting.plain_session() as s:
+        gnn2gnn.train(cfg)
+        metrics = dict(s.reports[-1].metrics)
+        cols = pq.read_table(Path(s.last_checkpoint, common.ARCHS_FILE)).to_pydict()
+    return name, cfg, {"metrics": metrics, "cols": cols}, time.perf_counter() - t
+
+
+def _shares(valid: np.ndarray, acc: np.ndarray, thresholds: dict[float, float]) -> dict[str, float]:
+    n = len(valid)
+    out = {f"top{int(p)}_pct": float(np.sum(valid & (acc >= thr))) / n for p, thr in thresholds.items()}
+    known = acc[valid & np.isfinite(acc)]
+    out["acc_mean"] = float(known.mean()) if known.size else float("nan")
+    out["acc_best"] = float(known.max()) if known.size else float("nan")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=None, help="default: the trainable's")
+    p.add_argument("--steps", type=int, default=None, help="steps per epoch; default: the trainable's")
+    p.add_argument("--quick", action="store_true", help="2 epochs × 20 steps (checks the script runs)")
+    args = p.parse_args()
+    warnings.filterwarnings("ignore", ".*torch.jit.script.*", DeprecationWarning)
+
+    from trainables import gnn2gnn
+    from trainables.baselines import marginal_baseline
+    from trainables.degrade import Degradation
+    from trainables.oracle import open_benchmark
+    from trainables.spaces import load_table
+    from trainables.stats import format_ci
+
+    table = load_table("nb201", args.data_dir)
+    epochs = 2 if args.quick else (args.epochs or gnn2gnn.DEFAULTS["epochs"])
+    steps = 20 if args.quick else (args.steps or gnn2gnn.DEFAULTS["steps_per_epoch"])
+    settings = {"full data": 0.0, "top 10 % held out": 10.0}
+    base = {"space": "nb201", "data_dir": args.data_dir, "label_field": LABEL, "eval_field": EVAL,
+            "n_samples": 1000, "epochs": epochs, "steps_per_epoch": steps}
+    jobs = []
+    for setting, hold in settings.items():
+        for name, extra in VARIANTS.items():
+            if hold and name != next(iter(VARIANTS)):
+                continue  # the paper-default variant on full data only (keeps the run ~10 min)
+            for seed in range(args.seeds):
+                jobs.append((f"{name}|{setting}", {**base, **extra, "seed": seed, "holdout_top_pct": hold}))
+    t0 = time.perf_counter()
+    results: dict[str, list[dict]] = {}
+    seconds: list[float] = []
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(args.jobs) as pool:
+        for name, cfg, out, dt in pool.imap(_trial, jobs):
+            seconds.append(dt)
+            results.setdefault(name, []).append(out)
+    t_gnn = time.perf_counter() - t0
+
+    rows: dict[str, dict[str, list[dict]]] = {}   # setting → method → per-seed stats (eval field)
+    cross: dict[str, dict[str, dict[str, list[dict]]]] = {f: {} for f in CROSS}
+    for setting, hold in settings.items():
+        rows[setting] = {}
+        for seed in range(args.seeds):
+            def fresh():
+                return open_benchmark(table, LABEL, EVAL, degradation=Degradation(holdout_top_pct=hold), seed=seed)
+            for q in (10, 20, 50, None):
+                oracle, ev = fresh()
+                rng = np.random.default_rng([seed, 2])
+                if q is None:
+                    name, archs = "random", oracle.space.sample_random(rng, 1000)
+                else:
+                    name, archs = f"marginals q={q} %", marginal_baseline(oracle, q, 1000, rng)
+                rows[setting].setdefault(name, []).append(ev.statistics(archs, oracle.seen_keys(), oracle.queries))
+                valid = np.array([oracle.space.is_valid(a) for a in archs])
+                for f in CROSS:
+                    cross[f].setdefault(setting, {}).setdefault(name, []).append(
+                        _shares(valid, ev.values(archs, f), ev.thresholds(f, (1.0, 5.0, 10.0))))
+        _, ev = open_benchmark(table, LABEL, EVAL, degradation=Degradation(holdout_top_pct=hold))
+        for key, outs in results.items():
+            name, s = key.split("|")
+            if s != setting:
+                continue
+            rows[setting][name] = [o["metrics"] for o in outs]
+            for f in CROSS:
+                per = []
+                for o in outs:
+                    c = o["cols"]
+                    per.append(_shares(np.asarray(c["valid"], dtype=bool), np.asarray(c[f"acc:{f}"], dtype=float),
+                                       ev.thresholds(f, (1.0, 5.0, 10.0))))
+                cross[f].setdefault(setting, {})[name] = per
+
+    order = [*VARIANTS, "marginals q=10 %", "marginals q=20 %", "marginals q=50 %", "random"]
+    print(f"GNN2GNN on NB201: labels {LABEL}, statistics {EVAL}, 1,000 samples per trial; "
+          f"{epochs} epochs × {steps} steps (batch {gnn2gnn.DEFAULTS['batch_size']}); "
+          f"mean ± 95 % CI over {args.seeds} seeds; shares are fractions of all samples.")
+    print(f"GNN2GNN trials: {len(seconds)}, {np.mean(seconds):.0f} s each on average "
+          f"({args.jobs} processes × 1 thread), {t_gnn:.0f} s wall in all.\n")
+    print("| setting | method | " + " | ".join(COLS) + " |")
+    print("|---|---|" + "---|" * len(COLS))
+    for setting in settings:
+        for name in order:
+            if name in rows[setting]:
+                st = rows[setting][name]
+                print(f"| {setting} | {name} | " + " | ".join(
+                    format_ci([x[c] for x in st], 0 if c == "queries" else 3) for c in COLS) + " |")
+    for f in CROSS:
+        print(f"\nThe same architectures scored on {f} (trained on {LABEL}):\n")
+        print("| setting | method | " + " | ".join(CROSS_COLS) + " |")
+        print("|---|---|" + "---|" * len(CROSS_COLS))
+        for setting in settings:
+            for name in order:
+                if name in cross[f].get(setting, {}):
+                    st = cross[f][setting][name]
+                    print(f"| {setting} | {name} | " + " | ".join(format_ci([x[c] for x in st], 3)
+                                                               for c in CROSS_COLS) + " |")
+    print(f"\ntotal wall time {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

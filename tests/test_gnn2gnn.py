@@ -1,0 +1,206 @@
+"""GNN2GNN: shapes and gradients, exact rendering, determinism, every space, leak-freedom, resume."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from trainables import common, gnn2gnn, reporting
+from trainables.spaces import get_space
+
+SMOKE = {"space": "nbgraph", "epochs": 3, "steps_per_epoch": 3, "batch_size": 8, "hidden": 16, "noise_dim": 8,
+         "n_samples": 40, "n_eval": 20, "n_labelled": 300, "seed": 3, "train_fraction": 0.1}
+STATS = ("validity", "uniqueness", "novelty", "top1_pct", "top5_pct", "top10_pct", "heldout_hit_pct", "acc_mean",
+         "acc_best", "queries", "iteration")
+
+
+def _run(config: dict, restore_from: str | None = None) -> list[dict]:
+    """Metrics of every report of one plain run (checkpoints die with the session)."""
+    with reporting.plain_session(restore_from=restore_from) as s:
+        gnn2gnn.train(config)
+        return [r.metrics for r in s.reports]
+
+
+def _archs(config: dict) -> tuple[dict, dict]:
+    """Final metrics and the ``archs.parquet`` columns of one plain run."""
+    with reporting.plain_session() as s:
+        gnn2gnn.train(config)
+        return s.reports[-1].metrics, pq.read_table(f"{s.last_checkpoint}/{common.ARCHS_FILE}").to_pydict()
+
+
+def _same(a: dict, b: dict) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        x, y = a[k], b[k]
+        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+            continue
+        if x != y:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny graphs: one torch thread is faster than two fighting over a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def smoke(one_thread):
+    """One plain smoke run whose session (and checkpoints) lives for the whole module."""
+    with reporting.plain_session() as s:
+        gnn2gnn.train(SMOKE)
+        yield s
+
+
+@pytest.fixture(scope="module")
+def nbg_model():
+    torch.manual_seed(0)
+    return gnn2gnn.GNN2GNN(get_space("nbgraph"), {**gnn2gnn.DEFAULTS, "hidden": 16, "noise_dim": 8})
+
+
+def test_shapes_and_gradients_reach_the_generator_through_d_and_v(nbg_model):
+    m, r = nbg_model, nbg_model.renderer
+    gen = torch.Generator().manual_seed(0)
+    y, logits = m.generate(4, gen)
+    d, k = r.choice_mask.shape
+    assert y.shape == logits.shape == (4, d, k)
+    assert torch.all(y.sum(-1) == 1) and torch.all((y == 0) | (y == 1))  # hard forward
+    gb = r(r.flatten(y))
+    n, v = r.num_nodes, r.vocab_size
+    assert gb.x.shape == (4 * n, v) and gb.batch.shape == (4 * n,) and gb.num_graphs == 4
+    assert gb.edge_index.shape[0] == 2 and gb.edge_index.shape[1] == gb.edge_weight.shape[0]
+    assert int(gb.edge_index.max()) < 4 * n
+    for net in (m.disc, m.val):
+        m.gen.zero_grad(set_to_none=True)
+        y, _ = m.generate(4, gen)
+        out = net.score(r(r.flatten(y)))
+        assert out.shape == (4,)
+        out.sum().backward()
+        grads = [p.grad for p in m.gen.parameters()]
+        assert all(g is not None for g in grads)
+        assert m.gen.head_w.grad.abs().sum() > 0 and m.gen.inp.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("space_name", ["nbgraph", "nb201", "nb101"])
+def test_render_equals_to_pyg_of_decode(space_name):
+    if space_name == "nb101":
+        pytest.importorskip("trainables.spaces.nb101")
+    space = get_space(space_name)
+    r = gnn2gnn.SpaceRenderer(space, undirected=False)
+    g = np.random.default_rng(1).integers(0, space.cardinalities, size=(25, len(space.cardinalities)))
+    gb = r(r.onehot(g))
+    x = gb.x.view(25, r.num_nodes, -1)
+    w = gb.edge_weight.view(25, -1)
+    ei = gb.edge_index.view(2, 25, -1)
+    for b, row in enumerate(g):
+        data = space.to_pyg(space.decode(row))
+        assert torch.equal(x[b], data.x)
+        on = ei[:, b, w[b] == 1] - b * r.num_nodes
+        assert sorted(map(tuple, on.T.tolist())) == sorted(map(tuple, data.edge_index.T.tolist()))
+        assert set(w[b].tolist()) <= {0.0, 1.0}
+    kinds = {p.kind for p in r.positions}
+    assert kinds == {"nbgraph": {"global", "node"}, "nb201": {"node"}, "nb101": {"node", "edge"}}[space_name]
+
+
+def test_same_config_same_numbers(smoke):
+    again = _run(SMOKE)
+    assert len(again) == len(smoke.reports) == SMOKE["epochs"]
+    for ra, rb in zip(smoke.reports, again):
+        assert _same(ra.metrics, rb)
+    assert again[-1]["iteration"] == SMOKE["epochs"]
+
+
+def test_final_report_and_cross_dataset_columns(smoke):
+    m = smoke.reports[-1].metrics
+    for k in STATS + ("loss/d", "loss/v", "loss/g", "loss/g_adv", "loss/g_val"):
+        assert k in m
+    assert m["n_eval"] == SMOKE["n_samples"] and smoke.reports[0].metrics["n_eval"] == SMOKE["n_eval"]
+    assert smoke.reports[0].metrics["lambda"] == 1.0 and m["lambda"] == gnn2gnn.DEFAULTS["lambda_adv"]
+    t = pq.read_table(f"{smoke.last_checkpoint}/{common.ARCHS_FILE}").to_pydict()
+    assert len(t["key"]) == SMOKE["n_samples"]
+    from trainables.spaces.nbgraph import DATASETS
+    assert {f"acc:{d}/test/final" for d in DATASETS} <= set(t)  # every dataset of the space scored
+    assert m["queries"] == SMOKE["n_labelled"]
+
+
+def test_budget_is_respected():
+    m = _run({**SMOKE, "epochs": 2, "n_labelled": None, "query_budget": 60, "gen_queries_per_epoch": 30})[-1]
+    assert m["queries"] <= 60 and m["n_labelled"] <= 60
+
+
+def test_valuer_never_sees_a_heldout_label(monkeypatch):
+    cfg = {**SMOKE, "epochs": 2, "holdout_top_pct": 30.0, "gen_queries_per_epoch": 40, "n_labelled": 200}
+    seen = {"nan": 0, "data": None}
+    original = gnn2gnn.ValuerData.add
+
+    def spy(self, archs, labels):
+        seen["nan"] += int(np.sum(~np.isfinite(labels)))
+        seen["data"] = self
+        return original(self, archs, labels)
+
+    monkeypatch.setattr(gnn2gnn.ValuerData, "add", spy)
+    _run(cfg)
+    heldout = common.open_trial(cfg).evaluator.heldout_keys
+    data = seen["data"]
+    g, y = data.arrays()
+    assert len(y) > 200 - 1 and np.isfinite(y).all()
+    sp = data.space
+    keys = {sp.key(sp.decode(row)) for row in g}
+    assert not keys & heldout
+    assert seen["nan"] > 0  # generated held-out archs were asked about and answered NaN (dropped)
+
+
+def test_resume_continues_at_the_next_epoch(smoke):
+    full = [r.metrics for r in smoke.reports]
+    resumed = _run(SMOKE, restore_from=smoke.reports[0].checkpoint)
+    assert [m["iteration"] for m in resumed] == [2, 3]
+    for ra, rb in zip(full[1:], resumed):
+        assert _same(ra, rb)
+    again = _run(SMOKE, restore_from=smoke.last_checkpoint)  # restored when already done
+    assert len(again) == 1
+    assert _same({k: again[0][k] for k in STATS}, {k: full[-1][k] for k in STATS})
+
+
+def test_one_epoch_nb201(shared_data):
+    m, t = _archs({**SMOKE, "space": "nb201", "data_dir": str(shared_data), "epochs": 1})
+    assert m["validity"] == 1.0 and m["eval_field"] == "cifar10/test/200"
+    assert {"acc:cifar10/test/200", "acc:cifar100/test/200", "acc:imagenet16/test/200"} <= set(t)
+
+
+def test_one_epoch_nb101(shared_data):
+    pytest.importorskip("trainables.spaces.nb101")
+    m = _run({**SMOKE, "space": "nb101", "data_dir": str(shared_data), "epochs": 1, "n_labelled": None,
+              "train_fraction": 1.0})[-1]
+    assert 0.0 <= m["validity"] <= 1.0 and m["queries"] > 0 and m["n_eval"] == SMOKE["n_samples"]
+
+
+def test_nb101_to_nb201_mapping():
+    pytest.importorskip("trainables.spaces.nb101")
+    from trainables.spaces.nb101 import NB101Space
+
+    nb101, nb201 = NB101Space(), get_space("nb201")
+    g = np.zeros(26, dtype=np.int64)
+    g[:5] = [0, 1, 2, 0, 0]
+    from trainables.spaces.nb101 import N_OP_POS, PAIRS
+    for p in ((0, 1), (1, 2), (2, 3), (3, 6)):
+        g[N_OP_POS + PAIRS.index(p)] = 1
+    a = nb101.decode(g)
+    b = gnn2gnn.nb101_to_nb201(a)
+    assert nb201.is_valid(b)
+    assert b.ops[1:7] == ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "none", "none", "none")
+
+
+def test_validate_config_rejects_bad_knobs():
+    gnn2gnn.validate_config(SMOKE)
+    for bad in ({"tau": 0}, {"lambda_adv": 1.5}, {"conv": "gat"}, {"epochs": 0}, {"nope": 1},
+                {"holdout_top_pct": 100}):
+        with pytest.raises(ValueError):
+            gnn2gnn.validate_config({**SMOKE, **bad})
