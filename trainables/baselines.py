@@ -141,6 +141,20 @@ def marginal_baseline(oracle: Oracle, q: float, n: int, rng: np.random.Generator
 METHODS = ("random_search", "regularized_evolution", "marginals", "uniform")
 
 
+def validate_config(config: dict) -> None:
+    """Raise ``ValueError`` for a config :func:`train` cannot run (before anything launches)."""
+    from trainables import common
+
+    unknown = set(config) - {"method", "q", "report_every"} - set(common.BenchmarkConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"baseline: unknown config keys {sorted(unknown)}")
+    if config.get("method", "marginals") not in METHODS:
+        raise ValueError(f"baseline method must be one of {', '.join(METHODS)}, got {config.get('method')!r}")
+    if not 0 < float(config.get("q", 20)) <= 100:
+        raise ValueError(f"baseline: q must be in (0, 100], got {config.get('q')!r}")
+    common.validate_benchmark(config)
+
+
 def train(config: dict) -> None:
     """The baselines as a trainable (same contract as the generators), for studies.
 

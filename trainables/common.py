@@ -97,6 +97,21 @@ class BenchmarkConfig:
         return Degradation(self.holdout_top_pct, self.train_fraction, self.label_noise)
 
 
+def validate_benchmark(config: dict[str, Any]) -> BenchmarkConfig:
+    """Check the benchmark part of a config before anything launches: space, data path,
+    field names, degradation knobs. Raises ``ValueError`` with one clear line."""
+    from trainables.spaces import SPACES, load_table
+
+    cfg = BenchmarkConfig.from_config(config)
+    if cfg.space not in SPACES:
+        raise ValueError(f"unknown search space {cfg.space!r}; expected one of {', '.join(SPACES)}")
+    cfg.degradation  # noqa: B018 - validates the knobs
+    table = load_table(cfg.space, cfg.data_dir)  # missing data → ValueError naming the path
+    for f in (cfg.label_field, cfg.eval_field, *cfg.score_fields):
+        table.column(f)
+    return cfg
+
+
 @dataclass
 class Trial:
     config: BenchmarkConfig

@@ -149,7 +149,7 @@ def validate_config(config: dict[str, Any]) -> None:
         raise ValueError(f"gnn2gnn: n_labelled must be >= 0 or None, got {cfg['n_labelled']!r}")
     if int(cfg["gen_queries_per_epoch"]) < 0:
         raise ValueError(f"gnn2gnn: gen_queries_per_epoch must be >= 0, got {cfg['gen_queries_per_epoch']!r}")
-    common.BenchmarkConfig.from_config(config).degradation  # noqa: B018 - validates the knobs
+    common.validate_benchmark(config)
 
 
 # ============================================================================ rendering

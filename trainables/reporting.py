@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -80,17 +81,12 @@ class PlainSession:
                 return rep.checkpoint
         return None
 
-    def close(self) -> None:
-        """Delete the copied checkpoints (done when a :func:`plain_session` block ends)."""
-        if self._root is not None:
-            shutil.rmtree(self._root, ignore_errors=True)
-            self._root = None
-
     def record(self, metrics: Mapping[str, Any], checkpoint_dir: str | None) -> None:
         kept = None
         if checkpoint_dir is not None:
             if self._root is None:
                 self._root = tempfile.mkdtemp(prefix="plain-checkpoints-")
+                _plain_roots.append(self._root)
             kept = f"{self._root}/checkpoint_{len(self.reports):06d}"
             shutil.copytree(checkpoint_dir, kept)
         self.reports.append(Report(dict(metrics), kept))
@@ -112,23 +108,29 @@ class TrialContext:
     tune: bool = True  # the trial runs inside a Tune session
 
 
+_plain_roots: list[str] = []  # copied checkpoints of every plain session, removed at exit
 _plain = PlainSession()
 _context: TrialContext | None = None
-atexit.register(lambda: _plain.close())
+
+
+@atexit.register
+def _remove_plain_checkpoints() -> None:
+    for root in _plain_roots:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def plain_session(restore_from: str | None = None) -> Iterator[PlainSession]:
     """A fresh :class:`PlainSession` for the duration of the block (tests).
 
-    Its copied checkpoints are deleted when the block ends; copy what must outlive it.
+    Its records stay readable after the block; the copied checkpoints last until the process
+    exits.
     """
     global _plain
     previous, _plain = _plain, PlainSession(restore_from=restore_from)
     try:
         yield _plain
     finally:
-        _plain.close()
         _plain = previous
 
 
@@ -190,14 +192,13 @@ def load_checkpoint() -> str | None:
     Read it, do not modify it: on a local or shared filesystem it is Tune's own copy.
     """
     if in_tune_session():
-        import pyarrow.fs
         from ray import tune
 
         checkpoint = tune.get_checkpoint()
         if checkpoint is None:
             return None
-        if isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
-            return checkpoint.path
+        if os.path.isabs(checkpoint.path) and os.path.isdir(checkpoint.path):
+            return checkpoint.path  # a local or shared filesystem: Tune's own copy
         return checkpoint.to_directory()  # remote storage (S3, GCS): download it
     return _plain.restore_from
 

@@ -1,0 +1,103 @@
+"""``StoreCallback``: Ray Tune → the Parquet store, one trial at a time, as trials finish.
+
+Kept apart from :mod:`orchestrator.run` because it subclasses Ray's ``Callback`` (importing
+Ray); :func:`orchestrator.run.run_study` imports it at launch.
+
+Why this cannot lose or duplicate rows across a driver crash and ``--resume``:
+
+* Tune calls ``on_trial_complete`` / ``on_trial_error`` *before* it saves the experiment state
+  that marks the trial finished, so a trial that a restored study skips as finished already
+  has its rows; a trial finished after the last saved state is simply run again from its last
+  checkpoint and written again.
+* Writes replace the trial's one file per table (:class:`orchestrator.store.Store`), so writing
+  a trial twice leaves one row. ``on_experiment_end`` writes any finished trial still missing.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from ray.tune import Callback
+
+from orchestrator.search import config_id
+from orchestrator.store import Store, TrialRecord, provenance
+
+class StoreCallback(Callback):
+    """Writes each finished trial's row (and its ``archs.parquet``) to the store.
+
+    The store root is derived from where Tune keeps the trial (``<root>/tune/<study>/<trial>``),
+    not remembered: ``Tuner.restore`` unpickles this callback, and the root may have moved.
+    """
+
+    def __init__(self, study: str, trainable: str, cpus: float, gpu_fraction: float, wandb: bool) -> None:
+        self.study = study
+        self.trainable = trainable
+        self.cpus = cpus
+        self.gpu_fraction = gpu_fraction
+        self.wandb = wandb
+        self._provenance: dict[str, Any] | None = None
+
+    def setup(self, **info: Any) -> None:
+        self._provenance = provenance()  # per run of the driver: a resume may run newer code
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        self.write(trial, "TERMINATED")
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        self.write(trial, "ERROR")
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        finished = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+        written = _store_of(finished[0]).trial_ids(self.study) if finished else set()
+        for trial in finished:
+            if trial.trial_id not in written:
+                self.write(trial, trial.status)
+
+    def write(self, trial, status: str) -> None:
+        store = _store_of(trial)
+        checkpoint = trial.checkpoint
+        record = TrialRecord(
+            trial_id=trial.trial_id,
+            trial_name=str(trial),
+            config=dict(trial.config),
+            result=dict(trial.last_result or {}),
+            status=status,
+            config_id=config_id(trial.config),
+            error=_error_text(trial) if status == "ERROR" else None,
+            cpus=self.cpus,
+            gpu_fraction=self.gpu_fraction,
+            extra={"wandb_id": f"{self.study}-{trial.trial_id}" if self.wandb else None},
+        )
+        if self._provenance is None:
+            self._provenance = provenance()
+        with _local_directory(checkpoint) as directory:
+            record = dataclasses.replace(record, checkpoint_dir=directory)
+            store.write_trial(self.study, self.trainable, record, self._provenance)
+
+
+@contextlib.contextmanager
+def _local_directory(checkpoint) -> Iterator[str | None]:
+    """The checkpoint as a local directory: itself on a local or shared disk, else a download."""
+    if checkpoint is None:
+        yield None
+    elif os.path.isabs(checkpoint.path) and os.path.isdir(checkpoint.path):
+        yield checkpoint.path
+    else:
+        with checkpoint.as_directory() as directory:
+            yield directory
+
+
+def _store_of(trial) -> Store:
+    return Store(Path(trial.path).parents[2])
+
+
+def _error_text(trial) -> str | None:
+    path = trial.error_file
+    try:
+        lines = [line for line in Path(path).read_text().splitlines() if line.strip()] if path else []
+    except OSError:
+        lines = []
+    return lines[-1][:500] if lines else "error (no message recorded)"

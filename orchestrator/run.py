@@ -1,0 +1,407 @@
+"""Run a study: preflight, Ray Tune (search, scheduling, retries, resume), store, summary.
+
+:func:`run_study` is the Python entry point (``python -m orchestrator run`` calls it):
+
+1. :func:`preflight` validates everything it can *before* anything starts or is written —
+   the trainable resolves and accepts every config, the study does not already exist (or,
+   with ``resume``, exists with the same spec) — and :func:`check_cluster_resources` that the
+   cluster has the CPUs/GPUs a trial asks for. Each problem raises
+   :class:`~orchestrator.spec.SpecError` with one line.
+2. A ``Tuner`` is built (or, with ``resume``, ``Tuner.restore``-d: finished trials stay
+   finished, unfinished ones continue from their checkpoints, errored ones are retried, and
+   the pickled search algorithm — Optuna included — is restored with its state).
+3. :class:`orchestrator.callbacks.StoreCallback` writes each trial to the Parquet store as it
+   finishes; :func:`summarise` reads the study back from the store for the summary line.
+
+Layout of a store root: ``trials/`` and ``archs/`` (see :mod:`orchestrator.store`),
+``tune/<study>/`` (Ray Tune's experiment: trial checkpoints, searcher state; written through
+:mod:`orchestrator.storage` so that a killed driver cannot leave it half-written) and
+``wandb/<study>/`` (offline W&B runs). The root must be a path every node sees (local disk
+for one machine, NFS for a cluster).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from orchestrator import search
+from orchestrator.spec import SpecError, StudySpec, resolve_trainable
+from orchestrator.storage import atomic_local_filesystem
+from orchestrator.store import Store
+from orchestrator.tracking import ENV_MODE, WandbSettings
+from orchestrator.trial import TrialEntry, make_trainable
+
+SPEC_FILE = "gnas-study.json"
+# Spec fields that may differ between a study's first run and its resume.
+RESUMABLE_CHANGES = ("storage", "wandb")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated study, ready to launch (the output of :func:`preflight`)."""
+
+    spec: StudySpec
+    target: str  # the trainable, "package.module:function"
+    store: Store
+    resuming: bool
+
+    @property
+    def experiment_path(self) -> Path:
+        return self.store.root / "tune" / self.spec.name
+
+    @property
+    def wandb_dir(self) -> Path:
+        return self.store.root / "wandb" / self.spec.name
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a finished :func:`run_study` call leaves: counts, cost, best config, where."""
+
+    study: str
+    root: Path
+    trials: int
+    terminated: int
+    errored: int
+    seconds: float  # wall-clock time of this run_study call
+    gpu_hours: float  # summed over the study's trials (all runs of it)
+    best: dict[str, Any] | None  # {metric, mode, value, config_id, seeds} (first objective)
+
+    def summary(self) -> str:
+        best = ""
+        if self.best:
+            b = self.best
+            best = (f"; best {b['metric']} ({b['mode']}) = {b['value']:.4g}"
+                    f" at config {b['config_id']} (mean of {b['seeds']} seeds)")
+        return (f"study {self.study}: {self.trials} trials ({self.terminated} done, {self.errored} errored)"
+                f" in {self.seconds:.1f} s, {self.gpu_hours:.4f} GPU-h{best}; store {self.root}")
+
+
+# ----------------------------------------------------------------------------- preflight
+def preflight(spec: StudySpec, *, resume: bool = False) -> Plan:
+    """Check everything about ``spec`` that needs neither Ray nor the cluster; no side effects."""
+    target, _ = resolve_trainable(spec.trainable)
+    _check_trainable_config(spec, target)
+    store = Store(Path(spec.storage))
+    plan = Plan(spec=spec, target=target, store=store, resuming=False)
+    exists = plan.experiment_path.exists() or store.has_study(spec.name)
+    if not exists:
+        return plan
+    if not resume:
+        raise SpecError(f"study {spec.name!r} already exists in {store.root}; pass --resume to continue it,"
+                        " or choose another name or store (--out)")
+    _check_same_spec(spec, plan.experiment_path / SPEC_FILE)
+    if _can_restore(plan.experiment_path):
+        return dataclasses.replace(plan, resuming=True)
+    if store.has_study(spec.name):  # rows, but no Tune state to continue them from
+        raise SpecError(f"study {spec.name!r} has results in {store.root} but no restorable Tune state"
+                        f" in {plan.experiment_path}; start it under another name or store")
+    return plan  # interrupted before Tune saved anything: nothing to lose, start afresh
+
+
+def _check_trainable_config(spec: StudySpec, target: str) -> None:
+    import importlib
+
+    module = importlib.import_module(target.split(":")[0])
+    validate = getattr(module, "validate_config", None)
+    if validate is None:
+        return
+    checked: set[str] = set()
+    for config in search.example_configs(spec):
+        if (cid := search.config_id(config)) in checked:
+            continue  # one seed per config: validation is about the data, not the seed
+        checked.add(cid)
+        try:
+            validate(config)
+        except ValueError as exc:
+            raise SpecError(f"trainable {spec.trainable!r} rejects the config: {exc}") from None
+
+
+def _check_same_spec(spec: StudySpec, saved: Path) -> None:
+    if not saved.is_file():
+        return
+    before = json.loads(saved.read_text())
+    now = json.loads(json.dumps(spec.to_dict(), default=str))
+    changed = sorted(k for k in set(before) | set(now)
+                     if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k))
+    if changed:
+        raise SpecError(f"cannot resume study {spec.name!r}: the spec changed since it started "
+                        f"({', '.join(changed)}); restore those values or start a new study")
+
+
+def check_cluster_resources(spec: StudySpec, cluster: Mapping[str, float]) -> None:
+    """Raise :class:`SpecError` when a trial asks for more than ``cluster`` has (or any GPU)."""
+    gpus, cpus = float(cluster.get("GPU", 0)), float(cluster.get("CPU", 0))
+    want = spec.resources
+    if want.gpu > 0 and gpus == 0:
+        raise SpecError(f"resources.gpu={want.gpu:g} but the cluster has no GPUs"
+                        " (set resources.gpu: 0, or run on a cluster with GPUs)")
+    if want.gpu > gpus:
+        raise SpecError(f"resources.gpu={want.gpu:g} per trial but the cluster has {gpus:g} GPUs")
+    if want.cpu > cpus:
+        raise SpecError(f"resources.cpu={want.cpu:g} per trial but the cluster has {cpus:g} CPUs")
+
+
+def _can_restore(path: Path) -> bool:
+    """Whether Tune left a state to restore at ``path``; raises if that state is damaged.
+
+    Tune itself, given a damaged state file, logs the error and silently restarts the whole
+    study; a resume must continue it or say why it cannot.
+    """
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(path), storage_filesystem=atomic_local_filesystem()):
+        return False
+    newest = max(path.glob("experiment_state-*.json"), default=None)
+    try:
+        json.loads(newest.read_text()) if newest else None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot resume study at {path}: Tune's experiment state {newest.name} is damaged"
+                        f" ({exc}); start the study under another name") from None
+    return True
+
+
+def local_gpu_count() -> int:
+    """GPUs a local Ray would see, without importing torch or starting anything."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [v for v in visible.split(",") if v.strip() and v.strip() != "-1"]
+        return len(ids)
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return len(list(gpus.iterdir())) if gpus.is_dir() else 0
+
+
+# ----------------------------------------------------------------------------- running
+def run_study(
+    spec: StudySpec,
+    *,
+    resume: bool = False,
+    wandb: bool | None = None,
+    storage: str | os.PathLike | None = None,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    check_resources: bool = True,
+    callbacks: Sequence[Any] = (),
+    verbose: int = 1,
+) -> StudyResult:
+    """Run ``spec`` (or continue it with ``resume``) and return its :class:`StudyResult`.
+
+    ``wandb=False`` turns W&B off; ``storage`` overrides the spec's store root. Ray: an
+    initialised Ray is used as is; otherwise ``address`` is connected to, or a local Ray is
+    started (``num_cpus``/``num_gpus``, logical GPUs allowed) and left running for later
+    calls. ``callbacks`` are extra Ray Tune callbacks. Raises :class:`SpecError` — with
+    nothing started or written — when the spec cannot run.
+    """
+    started = time.perf_counter()
+    spec = _with_overrides(spec, wandb=wandb, storage=storage)
+    plan = preflight(spec, resume=resume)
+    wandb_settings = _wandb_settings(plan)
+    _connect_ray(address, wandb_settings)  # starts nothing: joins a running cluster, if asked
+    if check_resources:
+        check_cluster_resources(spec, _cluster_resources(num_cpus, num_gpus))
+    _start_local_ray(num_cpus, num_gpus, wandb_settings)
+
+    plan.experiment_path.mkdir(parents=True, exist_ok=True)
+    _write_json(plan.experiment_path / SPEC_FILE, spec.to_dict())
+    if verbose and resume:
+        print(f"resuming study {spec.name} from {plan.experiment_path}" if plan.resuming
+              else f"nothing to resume for study {spec.name}; starting it")
+    tuner = _tuner(plan, wandb_settings, callbacks, verbose)
+    with _driver_env():
+        tuner.fit()
+    result = summarise(plan, time.perf_counter() - started)
+    if verbose:
+        print(result.summary(), flush=True)
+    return result
+
+
+def _with_overrides(spec: StudySpec, *, wandb: bool | None, storage: Any) -> StudySpec:
+    if storage is not None:
+        spec = dataclasses.replace(spec, storage=str(storage))
+    if wandb is not None:
+        spec = dataclasses.replace(spec, wandb=dataclasses.replace(spec.wandb, enabled=wandb))
+    return spec
+
+
+def _wandb_settings(plan: Plan) -> WandbSettings | None:
+    w = plan.spec.wandb
+    mode = os.environ.get(ENV_MODE) or w.mode  # the environment wins, as W&B users expect
+    if not w.enabled or mode == "disabled":
+        return None
+    return WandbSettings(project=w.project, entity=w.entity, mode=mode, directory=str(plan.wandb_dir))
+
+
+def _connect_ray(address: str | None, wandb_settings: WandbSettings | None) -> None:
+    """Join the cluster at ``address`` (unless Ray is up), passing W&B's mode to its workers."""
+    import ray
+
+    if address is None or ray.is_initialized():
+        return
+    env = _worker_env(wandb_settings)
+    ray.init(address=address, runtime_env={"env_vars": env} if env else None)
+
+
+def _start_local_ray(num_cpus: int | None, num_gpus: int | None, wandb_settings: WandbSettings | None) -> None:
+    """Start a local Ray unless one is up, passing W&B's mode to its workers."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = _worker_env(wandb_settings)
+    ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+             runtime_env={"env_vars": env} if env else None)
+
+
+def _worker_env(wandb_settings: WandbSettings | None) -> dict[str, str]:
+    return {ENV_MODE: wandb_settings.mode, "WANDB_SILENT": "true"} if wandb_settings else {}
+
+
+def _cluster_resources(num_cpus: int | None, num_gpus: int | None) -> dict[str, float]:
+    """The running cluster's resources, or what a local Ray would get (starting nothing)."""
+    import ray
+
+    if ray.is_initialized():
+        return dict(ray.cluster_resources())
+    return {"CPU": float(num_cpus or os.cpu_count() or 1),
+            "GPU": float(num_gpus if num_gpus is not None else local_gpu_count())}
+
+
+def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence[Any], verbose: int):
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from orchestrator.callbacks import StoreCallback
+
+    spec = plan.spec
+    entry = TrialEntry(target=plan.target, study=spec.name, trainable=spec.trainable, wandb=wandb_settings)
+    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    trainable = tune.with_resources(make_trainable(entry), resources)
+    if plan.resuming:
+        return tune.Tuner.restore(str(plan.experiment_path), trainable=trainable,
+                                  resume_unfinished=True, resume_errored=True,
+                                  storage_filesystem=atomic_local_filesystem())
+    single = None if spec.multi_objective else spec.objectives[0]
+    tune_config = tune.TuneConfig(
+        metric=single.metric if single else None,
+        mode=single.mode if single else None,
+        search_alg=search.search_algorithm(spec),
+        scheduler=_scheduler(spec),
+        num_samples=spec.num_trials if spec.search else 1,
+        max_concurrent_trials=spec.concurrency,
+        reuse_actors=True,
+        trial_dirname_creator=_trial_dirname,
+    )
+    run_config = tune.RunConfig(
+        name=spec.name,
+        storage_path=str(plan.experiment_path.parent),
+        storage_filesystem=atomic_local_filesystem(),  # see orchestrator.storage
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        callbacks=[StoreCallback(spec.name, spec.trainable, spec.resources.cpu, spec.resources.gpu,
+                                 wandb=wandb_settings is not None),
+                   JsonLoggerCallback(), CSVLoggerCallback(), *callbacks],
+        progress_reporter=_reporter(spec),
+        verbose=verbose,
+    )
+    return tune.Tuner(trainable, param_space=search.param_space(spec), tune_config=tune_config,
+                      run_config=run_config)
+
+
+def _scheduler(spec: StudySpec):
+    if spec.scheduler_kind != "asha":
+        return None  # FIFO
+    from ray.tune.schedulers import ASHAScheduler
+
+    s = spec.scheduler
+    return ASHAScheduler(time_attr="training_iteration", max_t=s.max_t, grace_period=s.grace_period,
+                         reduction_factor=s.reduction_factor)
+
+
+def _reporter(spec: StudySpec):
+    from ray.tune import CLIReporter
+
+    first = spec.objectives[0]  # the table's sort key; TuneConfig names it when single-objective
+    sort = {"metric": first.metric, "mode": first.mode} if spec.multi_objective else {}
+    return CLIReporter(
+        metric_columns=[o.metric for o in spec.objectives],
+        parameter_columns=[*spec.grid, *(p.name for p in spec.search), "seed"],
+        max_progress_rows=10,
+        max_error_rows=5,
+        max_column_length=12,
+        max_report_frequency=30,
+        print_intermediate_tables=True,
+        sort_by_metric=True,
+        **sort,
+    )
+
+
+def _trial_dirname(trial) -> str:
+    return f"{trial.trainable_name}_{trial.trial_id}"
+
+
+DRIVER_ENV = {
+    # Ray ignores a configured ``progress_reporter`` unless its new output engine is off.
+    "RAY_AIR_NEW_OUTPUT": "0",
+    # Trainables checkpoint every iteration (the contract), so Tune snapshots the experiment
+    # state every ``num_to_keep`` checkpoints of a trial — wanted (fresh resume state), and
+    # cheap here (~10 ms); its warning about frequent snapshots would only be noise.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # No automatic TensorBoard logger (it imports torch into the driver: ~2.7 s here); the JSON
+    # and CSV loggers Tune's own result readers rely on are passed explicitly (_tuner).
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+}
+
+
+@contextlib.contextmanager
+def _driver_env() -> Iterator[None]:
+    """Set :data:`DRIVER_ENV` for the duration of ``Tuner.fit`` (Tune reads it at run time)."""
+    previous = {k: os.environ.get(k) for k in DRIVER_ENV}
+    os.environ.update(DRIVER_ENV)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- results
+def summarise(plan: Plan, seconds: float) -> StudyResult:
+    """The :class:`StudyResult` of ``plan``'s study, read back from the store."""
+    spec = plan.spec
+    rows = plan.store.read("trials", studies=[spec.name]).to_pylist()
+    done = [r for r in rows if r["status"] == "TERMINATED"]
+    objective = spec.objectives[0]
+    by_config: dict[str, list[float]] = {}
+    for r in done:
+        value = r.get(objective.metric)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            by_config.setdefault(r["config_id"], []).append(float(value))
+    best = None
+    if by_config:
+        pick = max if objective.mode == "max" else min
+        cid = pick(by_config, key=lambda c: statistics.fmean(by_config[c]))
+        best = {"metric": objective.metric, "mode": objective.mode, "config_id": cid,
+                "value": statistics.fmean(by_config[cid]), "seeds": len(by_config[cid])}
+    return StudyResult(
+        study=spec.name, root=plan.store.root, trials=len(rows), terminated=len(done),
+        errored=sum(r["status"] == "ERROR" for r in rows), seconds=seconds,
+        gpu_hours=sum(r.get("gpu_hours") or 0.0 for r in rows), best=best,
+    )

@@ -1,0 +1,91 @@
+"""Spec → what Tune samples: grid axes × seeds expanded exactly, searched parameters by Optuna.
+
+Two shapes, one rule — *every* config runs on every grid point with every seed:
+
+* no searched parameters: the Tune ``param_space`` carries ``tune.grid_search`` over each grid
+  axis and over ``seed``; Tune's default generator expands it exactly.
+* searched parameters: Ray Tune's ``OptunaSearch`` (TPE seeded; NSGA-II with several
+  objectives) suggests them, and :class:`ReplicateSearcher` turns each suggestion into one trial
+  per (grid point, seed), reporting the mean over that group back to Optuna when the group is
+  done. Optuna thus sees one trial per distinct config, and the seeds of a config are grouped.
+
+``config_id`` names a config without its seed: the key by which seeds are aggregated.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from typing import TYPE_CHECKING, Any, Mapping
+
+from orchestrator.spec import StudySpec, thaw
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ray.tune.search import Searcher
+
+SEED_KEY = "seed"
+
+
+def config_id(config: Mapping[str, Any]) -> str:
+    """Stable 12-hex-digit id of ``config`` without its seed (seeds of one config share it)."""
+    rest = {k: v for k, v in config.items() if k != SEED_KEY}
+    text = json.dumps(thaw(rest), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def replicates(spec: StudySpec) -> list[dict[str, Any]]:
+    """Every (grid point, seed) as the config keys it sets, in a fixed order (seed fastest)."""
+    axes = list(spec.grid)
+    points = itertools.product(*(spec.grid[a] for a in axes)) if axes else [()]
+    return [
+        {**dict(zip(axes, thaw(list(point)))), SEED_KEY: seed}
+        for point in points
+        for seed in spec.seeds
+    ]
+
+
+def example_configs(spec: StudySpec) -> list[dict[str, Any]]:
+    """One full config per replicate, searched parameters at a representative value.
+
+    Used to let a trainable's ``validate_config`` reject a study before anything launches.
+    """
+    searched = {p.name: p.representative() for p in spec.search}
+    return [{**spec.base_config(), **searched, **rep} for rep in replicates(spec)]
+
+
+def param_space(spec: StudySpec) -> dict[str, Any]:
+    """Tune ``param_space``: the fixed config, plus grid searches when nothing is searched."""
+    from ray import tune
+
+    space = spec.base_config()
+    if not spec.search:
+        for axis, values in spec.grid.items():
+            space[axis] = tune.grid_search(thaw(values))
+        space[SEED_KEY] = tune.grid_search(list(spec.seeds))
+    return space
+
+
+def search_algorithm(spec: StudySpec) -> "Searcher | None":
+    """``None`` for grid-only studies, else Optuna wrapped in a :class:`ReplicateSearcher`."""
+    if not spec.search:
+        return None
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    from orchestrator.replicate import ReplicateSearcher
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not a line per created study
+    if spec.multi_objective:
+        sampler = optuna.samplers.NSGAIISampler(seed=spec.search_seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=spec.search_seed)
+    metrics = [o.metric for o in spec.objectives]
+    modes = [o.mode for o in spec.objectives]
+    optuna_search = OptunaSearch(
+        space={p.name: p.distribution() for p in spec.search},
+        metric=metrics if spec.multi_objective else metrics[0],
+        mode=modes if spec.multi_objective else modes[0],
+        sampler=sampler,
+        study_name=spec.name,
+    )
+    return ReplicateSearcher(optuna_search, replicates(spec))

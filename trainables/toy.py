@@ -1,0 +1,146 @@
+"""A small deterministic trainable that exercises every part of the trainable contract.
+
+It knows no architectures: its "metrics" are a smooth function of its knobs (so a searcher
+has an optimum to find) plus seed-determined jitter, and its "architectures" are fake rows.
+It exists so the orchestrator can be tested and benchmarked end to end with a trainable that
+trial actors import from the installed package.
+
+Knobs (all optional; see :data:`DEFAULTS`):
+
+* ``steps`` iterations, each reported with a checkpoint; ``sleep_s`` seconds per iteration;
+* ``w_adv``, ``noise`` (loss-weight / noise-level stand-ins, best near 0.3 / 0.05) and
+  ``level`` (a degradation level in [0, 1] that lowers every score);
+* ``n_archs`` rows written to ``archs.parquet`` in the final checkpoint;
+* ``fail_at_step`` + ``marker_dir``: raise once, at that step, the first time this exact
+  config runs (a marker file remembers it) — to test retries from checkpoints;
+* ``trace_dir``: append a line per start (``start <step>``), per reported step (``step <n>``)
+  and per finish (``done``) to ``<trace_dir>/<fingerprint>.log`` — to test that a resumed
+  study reruns no finished trial and continues unfinished ones from their checkpoints;
+* ``data_path``: checked to exist by :func:`validate_config` (the "missing data" error path).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from trainables import reporting
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "steps": 3,
+    "sleep_s": 0.0,
+    "w_adv": 0.5,
+    "noise": 0.1,
+    "level": 0.0,
+    "query_budget": 100,
+    "n_archs": 8,
+    "fail_at_step": None,
+    "marker_dir": None,
+    "trace_dir": None,
+    "data_path": None,
+}
+
+ARCHS_FILE = "archs.parquet"
+STATE_FILE = "state.json"
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Raise ``ValueError`` for a config this trainable cannot run."""
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"toy: unknown config keys {sorted(unknown)}")
+    cfg = {**DEFAULTS, **config}
+    if cfg["data_path"] is not None and not Path(cfg["data_path"]).exists():
+        raise ValueError(f"toy: data_path does not exist: {cfg['data_path']}")
+    if not isinstance(cfg["steps"], int) or cfg["steps"] < 1:
+        raise ValueError(f"toy: steps must be a positive integer, got {cfg['steps']!r}")
+    if cfg["fail_at_step"] is not None and cfg["marker_dir"] is None:
+        raise ValueError("toy: fail_at_step needs marker_dir (where the one failure is remembered)")
+
+
+def _fingerprint(cfg: dict[str, Any]) -> str:
+    """Identifies a full config (seed included): names its trace and failure-marker files."""
+    return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def metrics_at(cfg: dict[str, Any], step: int) -> dict[str, float]:
+    """The metrics reported at ``step`` (1-based): deterministic in ``cfg``."""
+    rng = random.Random(f"{cfg['seed']}:{step}")
+    progress = step / cfg["steps"]
+    quality = math.exp(-8.0 * ((cfg["w_adv"] - 0.3) ** 2 + (cfg["noise"] - 0.05) ** 2))
+    quality *= 1.0 - 0.5 * float(cfg["level"])
+    jitter = 0.02 * (rng.random() - 0.5)
+    top5 = 100.0 * max(0.0, min(1.0, quality * progress + jitter))
+    queries = min(int(cfg["query_budget"]), 10 * step)
+    return {
+        "iteration": step,
+        "validity": round(0.9 + 0.1 * progress, 6),
+        "uniqueness": round(0.8 + 0.2 * rng.random(), 6),
+        "novelty": round(0.5 + 0.5 * rng.random(), 6),
+        "top1_pct": top5 / 5.0,
+        "top5_pct": top5,
+        "top10_pct": min(100.0, top5 * 1.5),
+        "heldout_hit_pct": top5 / 10.0,
+        "acc_mean": 0.6 + 0.3 * quality * progress,
+        "acc_best": 0.7 + 0.25 * quality * progress,
+        "queries": queries,
+        "loss/total": 1.0 - quality * progress,
+    }
+
+
+def _archs_table(cfg: dict[str, Any]):
+    import pyarrow as pa
+
+    rng = random.Random(f"archs:{cfg['seed']}:{_fingerprint(cfg)}")
+    keys = [f"toy-{rng.getrandbits(48):012x}" for _ in range(cfg["n_archs"])]
+    return pa.table(
+        {
+            "key": pa.array(keys, pa.string()),
+            "valid": pa.array([rng.random() < 0.9 for _ in keys], pa.bool_()),
+            "acc": pa.array([round(rng.uniform(0.5, 0.95), 6) for _ in keys], pa.float64()),
+        }
+    )
+
+
+def _trace(cfg: dict[str, Any], line: str) -> None:
+    if cfg["trace_dir"] is not None:
+        with open(Path(cfg["trace_dir"], f"{_fingerprint(cfg)}.log"), "a") as fh:
+            fh.write(line + "\n")
+
+
+def _report(cfg: dict[str, Any], step: int) -> None:
+    with reporting.checkpoint_dir() as d:
+        Path(d, STATE_FILE).write_text(json.dumps({"step": step}))
+        if step == cfg["steps"]:
+            import pyarrow.parquet as pq
+
+            pq.write_table(_archs_table(cfg), Path(d, ARCHS_FILE))
+        reporting.report(metrics_at(cfg, step), d)
+    _trace(cfg, f"step {step}")
+
+
+def train(config: dict[str, Any]) -> None:
+    """Run the toy: ``steps`` reported iterations, resumable from its checkpoints."""
+    validate_config(config)
+    cfg = {**DEFAULTS, **config}
+    start = 0
+    if (ckpt := reporting.load_checkpoint()) is not None:
+        start = json.loads(Path(ckpt, STATE_FILE).read_text())["step"]
+    _trace(cfg, f"start {start}")
+    if start >= cfg["steps"]:  # restored from its final checkpoint: report it again
+        _report(cfg, cfg["steps"])
+    for step in range(start + 1, cfg["steps"] + 1):
+        if cfg["sleep_s"]:
+            time.sleep(cfg["sleep_s"])
+        if cfg["fail_at_step"] == step:
+            marker = Path(cfg["marker_dir"], f"{_fingerprint(cfg)}.failed")
+            if not marker.exists():
+                marker.touch()
+                raise RuntimeError(f"toy: injected failure at step {step}")
+        _report(cfg, step)
+    _trace(cfg, "done")
