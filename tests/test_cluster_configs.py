@@ -1,0 +1,221 @@
+"""Cluster configurations, checked without a cloud: Ray's schema, `ray up`'s own validation,
+the project's invariants (cluster/check.py), KubeRay manifests, and the README's commands."""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("cluster_check", REPO / "cluster" / "check.py")
+check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check)
+
+LAUNCHER = check.LAUNCHER_CONFIGS
+
+
+def config(path: str) -> dict:
+    return yaml.safe_load((REPO / path).read_text())
+
+
+@pytest.mark.parametrize("path", LAUNCHER)
+def test_launcher_config_validates_against_the_installed_rays_schema(path):
+    import ray
+
+    schema_file = Path(ray.__file__).parent / "autoscaler" / "ray-schema.json"
+    assert schema_file.is_file()
+    schema = check.ray_schema()
+    assert schema["title"] == "Ray AutoScaler" and schema["additionalProperties"] is False
+    jsonschema.validate(config(path), schema)  # raises with the offending path
+
+
+@pytest.mark.parametrize("path", LAUNCHER)
+def test_ray_up_would_accept_the_config(path):
+    """prepare_config + validate_config: what `ray up` runs before it contacts the cloud."""
+    assert check.launcher_problems(config(path), path) == []
+
+
+@pytest.mark.parametrize("path", LAUNCHER)
+def test_launcher_config_keeps_the_projects_invariants(path):
+    assert check.invariant_problems(config(path), path) == []
+
+
+@pytest.mark.parametrize("path", LAUNCHER)
+def test_setup_installs_exactly_pyprojects_pins(path):
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    cfg = config(path)
+    commands = [*cfg["setup_commands"], *cfg.get("head_setup_commands", []), *cfg.get("worker_setup_commands", [])]
+    installed = {canonicalize_name(r.name): r for r in map(Requirement, check.pip_requirements(commands))}
+    wanted = check.pyproject_requirements()
+    assert set(wanted) <= set(installed), f"not installed: {sorted(set(wanted) - set(installed))}"
+    for name, req in wanted.items():
+        assert installed[name].specifier == req.specifier, f"{path}: {installed[name]} vs pyproject {req}"
+        assert set(req.extras) <= set(installed[name].extras)
+    assert str(installed["torch"]) == "torch==2.13.0" and str(installed["ray"]) == "ray[default,tune]==2.60.0"
+
+
+def test_cloud_configs_share_images_and_code_mounts():
+    aws, gcp = config("ray_cluster.yaml"), config("cluster/gcp.yaml")
+    assert aws["docker"] == gcp["docker"]
+    assert aws["file_mounts"] == gcp["file_mounts"] == config("cluster/onprem.yaml")["file_mounts"]
+    assert aws["setup_commands"][1:] == gcp["setup_commands"][1:]  # all but the storage root
+
+
+def test_storage_roots_are_shared_storage():
+    roots = {p: check.exported(config(p)["setup_commands"])["GNAS_STORE"] for p in LAUNCHER}
+    assert roots["ray_cluster.yaml"].startswith("s3://")
+    assert roots["cluster/gcp.yaml"].startswith("gs://")
+    assert roots["cluster/onprem.yaml"] == "/mnt/gnas/studies"  # verified to be NFS at setup
+    assert all(check.storage_problem(r) is None for r in roots.values())
+
+
+@pytest.mark.parametrize("root, shared", [
+    ("s3://bucket/gnas", True), ("gs://bucket", True), ("/mnt/gnas/studies", True),
+    ("/tmp/gnas", False), ("/dev/shm/x", False), ("results", False), ("~/results", False),
+    ("s3://", False), ("hdfs://nn/x", False), ("", False),
+])
+def test_storage_root_rule(root, shared):
+    assert (check.storage_problem(root) is None) is shared
+
+
+def _break(path, edit):
+    cfg = copy.deepcopy(config(path))
+    edit(cfg)
+    return check.schema_problems(cfg, path) + check.invariant_problems(cfg, path)
+
+
+def _replace_in(key, old, new):
+    def edit(cfg):
+        cfg[key] = [c.replace(old, new) for c in cfg[key]]
+    return edit
+
+
+@pytest.mark.parametrize("path, edit, expected", [
+    ("ray_cluster.yaml", lambda c: c["available_node_types"]["head"].update(resources={"CPU": 8}),
+     "head node type must declare resources {CPU: 0}"),
+    ("ray_cluster.yaml", _replace_in("head_start_ray_commands", "--num-cpus=0 ", ""), "--num-cpus=0"),
+    ("cluster/onprem.yaml", _replace_in("head_start_ray_commands", "--num-cpus=0 ", ""), "--num-cpus=0"),
+    ("ray_cluster.yaml", lambda c: c["available_node_types"]["gpu_worker"].update(resources={"CPU": 8}),
+     "declares no GPU"),
+    ("ray_cluster.yaml", lambda c: c["available_node_types"]["gpu_worker"].update(min_workers=2),
+     "min_workers 0"),
+    ("ray_cluster.yaml", lambda c: c["available_node_types"]["gpu_worker"]["node_config"].pop("InstanceMarketOptions"),
+     "is not spot"),
+    ("cluster/gcp.yaml", lambda c: c["available_node_types"]["gpu_worker"]["node_config"]["scheduling"].pop("onHostMaintenance"),
+     "onHostMaintenance"),
+    ("cluster/gcp.yaml", lambda c: c["available_node_types"]["gpu_worker"].pop("initialization_commands"),
+     "wait for the NVIDIA driver"),
+    ("ray_cluster.yaml", _replace_in("setup_commands", "s3://CHANGE-ME-gnas-bucket/gnas", "/tmp/gnas"), "node-local"),
+    ("cluster/onprem.yaml", lambda c: c["setup_commands"].pop(0), "NFS mount"),
+    ("ray_cluster.yaml", _replace_in("setup_commands", '"torch==2.13.0"', '"torch>=2.13"'), "pyproject pins torch==2.13.0"),
+    ("cluster/gcp.yaml", _replace_in("setup_commands", ' "optuna==5.0.0"', ""), "optuna==5.0.0 is not installed"),
+    ("ray_cluster.yaml", lambda c: c["docker"].update(worker_image="rayproject/ray:2.59.0-py311-gpu"),
+     "has Ray 2.59.0"),
+    ("ray_cluster.yaml", lambda c: c["docker"].update(worker_image="rayproject/ray:2.60.0-py312-gpu"),
+     "different Pythons"),
+    ("ray_cluster.yaml", lambda c: c["provider"]["security_group"]["IpPermissions"].append(
+        {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 9000, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}),
+     "8265 (dashboard / job API)"),
+    ("ray_cluster.yaml", _replace_in("head_start_ray_commands", "127.0.0.1", "0.0.0.0"), "--dashboard-host=127.0.0.1"),
+    ("cluster/gcp.yaml", _replace_in("worker_start_ray_commands", "RAY_AUTH_MODE=token ", ""), "RAY_AUTH_MODE=token"),
+    ("ray_cluster.yaml", _replace_in("setup_commands", "WANDB_MODE=offline", "WANDB_MODE=online"), "WANDB_MODE=offline"),
+    ("ray_cluster.yaml", lambda c: c.update(head_node_typo="head"), "Additional properties are not allowed"),
+])
+def test_the_checker_catches_a_broken_config(path, edit, expected):
+    problems = _break(path, edit)
+    assert any(expected in p for p in problems), problems
+
+
+def test_kuberay_manifests_parse_and_keep_the_invariants():
+    assert check.kuberay_problems() == []
+    cluster_docs = check.load_yaml_docs(check.RAYCLUSTER)
+    job = check.load_yaml_docs(check.RAYJOB)
+    assert [d["kind"] for d in cluster_docs] == ["RayCluster", "NetworkPolicy"]
+    assert [d["kind"] for d in job] == ["RayJob"]
+
+
+def test_kuberay_carries_the_same_images_and_pins_as_the_launcher_configs():
+    def images(spec):
+        pods = [spec["headGroupSpec"]["template"]] + [g["template"] for g in spec["workerGroupSpecs"]]
+        return {c["image"] for p in pods for c in p["spec"]["containers"]}
+
+    rc = check.load_yaml_docs(check.RAYCLUSTER)[0]["spec"]
+    rj = check.load_yaml_docs(check.RAYJOB)[0]["spec"]
+    docker = config("ray_cluster.yaml")["docker"]
+    assert images(rc) == images(rj["rayClusterSpec"]) == {docker["head_image"], docker["worker_image"]}
+    runtime_env = yaml.safe_load(rj["runtimeEnvYAML"])
+    launcher_pins = set(check.pip_requirements(config("ray_cluster.yaml")["setup_commands"]))
+    k8s_pins = set(runtime_env["pip"]["packages"])
+    assert k8s_pins == launcher_pins - {"ray[default,tune]==2.60.0"}  # Ray: from the image
+    assert runtime_env["pip"] == yaml.safe_load((REPO / check.RUNTIME_ENV).read_text())["pip"]
+
+
+def test_kuberay_checker_catches_broken_manifests():
+    rc = check.load_yaml_docs(check.RAYCLUSTER)[0]["spec"]
+    edits = {
+        "num-cpus must be": lambda s: s["headGroupSpec"]["rayStartParams"].update({"num-cpus": "2"}),
+        "ClusterIP": lambda s: s["headGroupSpec"].update(serviceType="LoadBalancer"),
+        "no nvidia.com/gpu": lambda s: s["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"].pop("nvidia.com/gpu"),
+        "must come from a Secret": lambda s: s["headGroupSpec"]["template"]["spec"]["containers"][0]["env"].append(
+            {"name": "WANDB_API_KEY", "value": "0123456789abcdef"}),
+        "rayVersion": lambda s: s.update(rayVersion="2.59.0"),
+        "authOptions": lambda s: s.pop("authOptions"),
+    }
+    for expected, edit in edits.items():
+        spec = copy.deepcopy(rc)
+        edit(spec)
+        problems = check.raycluster_spec_problems(spec, "rc")
+        assert any(expected in p for p in problems), (expected, problems)
+    drift = check.runtime_env_problems({"pip": {"packages": ["torch==2.12.0"]}}, "env", "rayproject/ray:2.60.0-py311")
+    assert "env: installs torch==2.12.0, pyproject pins torch==2.13.0" in drift
+
+
+def test_no_credentials_in_cluster_files(tmp_path):
+    assert check.secret_problems() == []
+    (tmp_path / "cluster").mkdir()
+    (tmp_path / "ray_cluster.yaml").write_text("env: {WANDB_API_KEY: " + "a" * 40 + "}\n")
+    (tmp_path / "cluster" / "x.yaml").write_text("key: AKIA" + "A" * 16 + "\n")
+    assert sorted(check.secret_problems(tmp_path)) == [
+        "cluster/x.yaml: contains an AWS access key id", "ray_cluster.yaml: contains a W&B API key"]
+
+
+def test_the_smoke_study_is_a_valid_fractional_gpu_spec():
+    assert check.smoke_spec_problems() == []
+
+
+def test_check_script_reports_ok():
+    done = subprocess.run([sys.executable, "cluster/check.py"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ok: ray_cluster.yaml")
+
+
+def test_readme_names_only_existing_files_and_real_cli_options():
+    from orchestrator.cli import parser
+
+    readme = (REPO / "cluster" / "README.md").read_text()
+    for path in set(re.findall(r"(?<![\w/.-])((?:cluster|tests)/[\w./-]+\.(?:ya?ml|py|md)|ray_cluster\.yaml)", readme)):
+        assert (REPO / path).exists(), path
+    run_options = {o for a in parser()._subparsers._group_actions[0].choices["run"]._actions for o in a.option_strings}
+    for command in re.findall(r"python -m orchestrator run [^\n`]*", readme):
+        for option in re.findall(r"(?<=\s)--[a-z-]+", command):
+            assert option in run_options, f"{option} in: {command}"
+    simulate_options = {o for a in _simulate_parser()._actions for o in a.option_strings}
+    for command in re.findall(r"python cluster/simulate\.py [^\n`]*", readme):
+        for option in re.findall(r"(?<=\s)--[a-z-]+", command):
+            assert option in simulate_options, f"{option} in: {command}"
+
+
+def _simulate_parser():
+    spec = importlib.util.spec_from_file_location("cluster_simulate", REPO / "cluster" / "simulate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.parser()
