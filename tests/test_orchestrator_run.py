@@ -137,7 +137,7 @@ def test_fractional_gpus_run_four_trials_at_once(tmp_path):
 
     if ray.cluster_resources().get("GPU", 0) < 1:
         pytest.skip("the session's Ray was started without a (logical) GPU")
-    spec = toy_spec(tmp_path, "gpu", seeds=(0, 1, 2, 3), config={"steps": 2, "sleep_s": 0.5},
+    spec = toy_spec(tmp_path, "gpu", seeds=(0, 1, 2, 3), config={"steps": 2, "sleep_s": 2.0},
                     resources=Resources(cpu=0.5, gpu=0.25), concurrency=None)
     live = LiveTrials()
     run_study(spec, verbose=0, callbacks=[live])
