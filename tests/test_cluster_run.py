@@ -139,12 +139,14 @@ def test_study_on_a_simulated_cluster_packs_gpus_and_survives_losing_a_worker(tm
     own = rows[(rows["node_ip"] == WORKER_1) & ~rows["trial_id"].isin(lost)]
     assert len(own) == 4 and own["started_at"].max() < (own["started_at"] + own["wall_s"]).min()
 
-    # the lost trials were retried on the surviving worker, from their checkpoints
+    # the lost trials were retried on the surviving worker (from a checkpoint when one had been
+    # reported before the removal; on a loaded machine the removal can come first, so resuming
+    # from checkpoints is asserted by test_orchestrator_run's retry test, not here)
     assert set(rows.loc[rows["trial_id"].isin(lost), "node_ip"]) == {WORKER_1}
     starts = [[int(line.split()[1]) for line in log.read_text().splitlines() if line.startswith("start")]
               for log in trace.iterdir()]
     assert sorted(len(s) for s in starts) == [1] * 4 + [2] * 4
-    assert all(s[0] == 0 and s[1] >= 1 for s in starts if len(s) == 2)
+    assert all(s[0] == 0 and 0 <= s[1] < 5 for s in starts if len(s) == 2)
 
 
 def test_study_runs_on_a_ray_started_as_a_separate_process(tmp_path, ray_tmp):
