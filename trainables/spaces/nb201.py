@@ -5,10 +5,11 @@ node. Node 0 is the input, nodes 1..6 are the edge ops in the official string's 
 ``(0→1), (0→2), (1→2), (0→3), (1→3), (2→3)``, node 7 is the output.
 
 Sameness is NB201's own notion (the ``iso_class`` column of the shared table): a cell is read
-as an algebraic expression — each cell node is the sorted sum of its incoming terms, an op
-applied to its source node's expression, ``skip_connect`` the identity and ``none`` a zero
-term that cuts off its source. Two cells are the same iff their output expressions are
-equal. This reproduces the 6,466 classes exactly (tested); a plain graph hash gives 8,765.
+as an algebraic expression (:func:`expression`) — each cell node is the sorted sum of its
+incoming terms, an op applied to its source node's expression, ``skip_connect`` passing the
+source's expression on as one term and ``none`` a zero that propagates through ops. Two cells
+are the same iff their output expressions are equal. This reproduces the column's 6,466
+classes exactly (tested); a plain graph hash gives 8,765.
 """
 from __future__ import annotations
 
