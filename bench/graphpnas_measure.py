@@ -1,6 +1,6 @@
 """GraphPNAS vs random search vs regularized evolution: best-found accuracy by query budget.
 
-    python bench/graphpnas_measure.py [--seeds 5] [--procs 2] [--data-dir ../shared/data]
+    python bench/graphpnas_measure.py [--seeds 30] [--procs 2] [--data-dir ../shared/data]
                                       [--only cifar10,cora] [--set '{"epochs": 40}']
 
 For each benchmark (NB201 cifar10 / cifar100 / imagenet16 with 12-epoch validation labels as
@@ -76,7 +76,7 @@ def _job(args: tuple) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--seeds", type=int, default=30)
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--budgets", default="10,20,30,50,75,100")
