@@ -18,12 +18,13 @@ GNN2GNN_SMOKE = {"space": "nbgraph", "epochs": 2, "steps_per_epoch": 2, "batch_s
 @pytest.mark.parametrize("trainable, config, metric", [
     ("gnn2gnn", GNN2GNN_SMOKE, "top5_pct"),
     ("baseline", {"method": "regularized_evolution", "report_every": 10}, "best_found"),
+    ("graphpnas", {"space": "nbgraph", "n_random": 10, "n_samples": 30}, "queries"),
 ])
 def test_two_trials_through_tune(tmp_path: Path, trainable: str, config: dict, metric: str):
     spec = StudySpec(name=f"{trainable}-smoke", trainable=trainable, config=config, seeds=(0, 1),
                      objectives=(Objective(metric, "max"),), storage=str(tmp_path),
                      wandb=WandbSpec(enabled=False), resources=Resources(cpu=1), concurrency=2,
-                     query_budget=30 if trainable == "baseline" else None)
+                     query_budget=None if trainable == "gnn2gnn" else 30)
     result = run_study(spec, verbose=0)
     assert (result.trials, result.terminated, result.errored) == (2, 2, 0)
     rows = trials(tmp_path, spec.name)
