@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from metric_helpers import same_metrics
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -31,16 +33,7 @@ def _archs(config: dict) -> tuple[dict, dict]:
         return s.reports[-1].metrics, pq.read_table(f"{s.last_checkpoint}/{common.ARCHS_FILE}").to_pydict()
 
 
-def _same(a: dict, b: dict) -> bool:
-    if a.keys() != b.keys():
-        return False
-    for k in a:
-        x, y = a[k], b[k]
-        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
-            continue
-        if x != y:
-            return False
-    return True
+_same = same_metrics
 
 
 @pytest.fixture(scope="module", autouse=True)

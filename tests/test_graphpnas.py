@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from metric_helpers import same_metrics
+
 import numpy as np
 import pytest
 
@@ -31,16 +33,7 @@ def _gen(space: str, seed: int = 0, **kw):
     return graphpnas.make_generator(get_space(space), **kw)
 
 
-def _same(a: dict, b: dict) -> bool:
-    if a.keys() != b.keys():
-        return False
-    for k in a:
-        x, y = a[k], b[k]
-        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
-            continue
-        if x != y:
-            return False
-    return True
+_same = same_metrics
 
 
 def _run(config: dict, restore_from: str | None = None) -> list[dict]:
