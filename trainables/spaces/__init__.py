@@ -10,10 +10,10 @@ from pathlib import Path
 
 from trainables.spaces.base import BenchmarkTable, Field, SearchSpace
 
-SPACES = ("nbgraph", "nb201", "nb101")
+SPACES = ("nbgraph", "nb201", "nb101", "enas6")
 
 # Where each space's table is found inside a data directory (nbgraph needs none: its wheel).
-DEFAULT_FILES = {"nb201": "nb201.csv", "nb101": "nb101_sample500.csv"}
+DEFAULT_FILES = {"nb201": "nb201.csv", "nb101": "nb101_sample500.csv", "enas6": "enas6_final_structures6.txt"}
 
 
 def get_space(name: str) -> SearchSpace:
@@ -26,6 +26,9 @@ def get_space(name: str) -> SearchSpace:
     if name == "nb101":
         from trainables.spaces.nb101 import NB101Space
         return NB101Space()
+    if name == "enas6":
+        from trainables.spaces.enas6 import ENAS6Space
+        return ENAS6Space()
     raise ValueError(f"unknown search space {name!r}; expected one of {', '.join(SPACES)}")
 
 
@@ -68,6 +71,9 @@ def _load(name: str, path: str | None) -> BenchmarkTable:
         from trainables.spaces import nb101
         p = Path(path)  # type: ignore[arg-type]
         return nb101.load_tfrecord(p) if p.suffix == ".tfrecord" else nb101.load_sample_csv(p)
+    if name == "enas6":
+        from trainables.spaces import enas6
+        return enas6.load(path)  # type: ignore[arg-type]
     raise ValueError(f"unknown search space {name!r}; expected one of {', '.join(SPACES)}")
 
 
