@@ -12,4 +12,5 @@ REGISTRY: dict[str, str] = {
     "baseline": "trainables.baselines:train",
     "gnn2gnn": "trainables.gnn2gnn:train",
     "graphpnas": "trainables.graphpnas:train",
+    "ghn": "trainables.ghn:train",
 }

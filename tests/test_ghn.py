@@ -1,0 +1,361 @@
+"""Graph HyperNetwork: predicted weights, networks, data readers, ground-truth cache, Tune smoke."""
+from __future__ import annotations
+
+import gzip
+import json
+import pickle
+from pathlib import Path
+
+from metric_helpers import same_metrics
+from orchestrator_helpers import ray_address  # noqa: F401 - fixture
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+from trainables import ghn, images, reporting  # noqa: E402
+from trainables.spaces.nb201 import OPS  # noqa: E402
+
+N_TRAIN, N_TEST, SIDE, N_CLASSES = 400, 120, 28, 10
+# A CPU smoke size on the synthetic image folder (seconds per trial).
+TINY = dict(resolution=8, channels=4, train_size=200, val_size=100, test_size=100, gt_epochs=1, gt_batch=64,
+            iterations=4, meta_batch=2, batch_size=32, report_every=2, n_samples=8, top_k=1, n_eval_cells=3,
+            hidden=16, decoder_hidden=16, train_seeds=[0, 1])
+CELLS = {  # edge ops in the official order; each exercises a different path through the builder
+    "all_conv": ("nor_conv_3x3", "nor_conv_1x1", "nor_conv_3x3", "nor_conv_1x1", "nor_conv_3x3", "nor_conv_3x3"),
+    "mixed": ("avg_pool_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_1x1", "none", "avg_pool_3x3"),
+    "skip_only": ("skip_connect",) * 6,  # 4·x: sums that read one layer several times
+    "identity": ("none", "none", "none", "skip_connect", "none", "none"),
+    "zero_out": ("nor_conv_3x3", "nor_conv_3x3", "nor_conv_3x3", "none", "none", "none"),
+}
+
+
+def _genotype(ops) -> tuple[int, ...]:
+    return tuple(OPS.index(o) for o in ops)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: intra-op threads only contend with the other tests on 2 cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory) -> Path:
+    """A Fashion-MNIST-format folder of synthetic images: class k is a bright bar at row k."""
+    root = tmp_path_factory.mktemp("fmnist")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", N_TRAIN), ("t10k", N_TEST)):
+        y = rng.integers(0, N_CLASSES, n).astype(np.uint8)
+        x = rng.integers(0, 60, (n, SIDE, SIDE)).astype(np.uint8)
+        band = SIDE // N_CLASSES
+        for i, k in enumerate(y):
+            x[i, k * band:(k + 1) * band] = 255
+        images.write_idx(root / f"{split}-images-idx3-ubyte.gz", x)
+        images.write_idx(root / f"{split}-labels-idx1-ubyte.gz", y)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny(image_dir) -> dict:
+    return {**TINY, "image_dir": str(image_dir)}
+
+
+@pytest.fixture(scope="module")
+def net_parts(tiny):
+    cfg = ghn.GHNConfig.from_config(tiny)
+    splits = ghn._splits(cfg)
+    torch.manual_seed(0)
+    model = ghn.make_ghn(cfg, splits.in_channels, splits.n_classes)
+    return cfg, splits, model
+
+
+def _run(config: dict, restore_from: str | None = None):
+    with reporting.plain_session(restore_from=restore_from) as s:
+        ghn.train(config)
+    return s
+
+
+# ------------------------------------------------------------------------ data readers
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.float32])
+def test_idx_round_trip(tmp_path, suffix, dtype):
+    a = (np.arange(2 * 3 * 5) - 7).astype(dtype).reshape(2, 3, 5)
+    if dtype == np.uint8:
+        a = np.arange(a.size, dtype=np.uint8).reshape(a.shape)
+    path = tmp_path / f"x-idx3-ubyte{suffix}"
+    images.write_idx(path, a)
+    back = images.read_idx(path)
+    assert back.dtype == a.dtype and back.shape == a.shape
+    np.testing.assert_array_equal(back, a)
+
+
+def test_idx_reader_reads_the_standard_header_byte_for_byte(tmp_path):
+    labels = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
+    # magic 0x00000801 (ubyte, 1 dim), big-endian count, then the bytes: the MNIST label layout
+    raw = bytes([0, 0, 8, 1]) + len(labels).to_bytes(4, "big") + labels.tobytes()
+    (tmp_path / "l.gz").write_bytes(gzip.compress(raw))
+    np.testing.assert_array_equal(images.read_idx(tmp_path / "l.gz"), labels)
+    (tmp_path / "bad").write_bytes(b"\x01" + raw[1:])
+    with pytest.raises(ValueError, match="magic"):
+        images.read_idx(tmp_path / "bad")
+    (tmp_path / "short").write_bytes(raw[:-1])
+    with pytest.raises(ValueError, match="header says"):
+        images.read_idx(tmp_path / "short")
+
+
+def test_fashion_mnist_folder_reader(image_dir, tmp_path):
+    data = images.load_fashion_mnist(image_dir)
+    assert data.x_train.shape == (N_TRAIN, 1, SIDE, SIDE) and data.x_test.shape == (N_TEST, 1, SIDE, SIDE)
+    assert data.x_train.dtype == np.uint8 and data.y_train.dtype == np.int64
+    assert data.n_classes == N_CLASSES and data.channels == 1
+    with pytest.raises(ValueError, match="dataset-fashion-mnist"):
+        images.load_fashion_mnist(tmp_path)
+
+
+def test_the_debian_fashion_mnist_package():
+    folder = images.default_fashion_mnist_dir()
+    if not (folder / images.IDX_FILES["train_images"]).with_suffix(".gz").is_file():
+        pytest.skip(f"Fashion-MNIST not installed at {folder} (apt-get install -y dataset-fashion-mnist)")
+    data = images.load_fashion_mnist()
+    # the official sizes: 60,000 train / 10,000 test 28×28 images in 10 balanced classes
+    assert data.x_train.shape[0] == 6 * data.x_test.shape[0] and data.x_train.shape[2:] == (28, 28)
+    counts = np.bincount(data.y_test)
+    assert len(counts) == data.n_classes and (counts == counts[0]).all()
+
+
+def _cifar_batch(n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {b"batch_label": b"training batch 1 of 5", b"labels": rng.integers(0, 10, n).tolist(),
+            b"data": rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8),
+            b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+
+
+def test_cifar_batch_reader_on_a_synthetic_release(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    batches = {"data_batch_1": _cifar_batch(7, 1), "data_batch_2": _cifar_batch(5, 2), "test_batch": _cifar_batch(4, 3)}
+    for name, obj in batches.items():  # protocol 2 and bytes keys, as the release's files
+        (folder / name).write_bytes(pickle.dumps(obj, protocol=2))
+    x, y = images.read_cifar_batch(folder / "data_batch_1")
+    src = batches["data_batch_1"]
+    assert x.shape == (len(src[b"labels"]), 3, 32, 32) and x.dtype == np.uint8
+    np.testing.assert_array_equal(y, src[b"labels"])
+    # row layout: 1024 red, then green, then blue values, each a 32×32 row-major plane
+    np.testing.assert_array_equal(x[0, 1].ravel(), src[b"data"][0, 1024:2048])
+    data = images.load_cifar10(folder)
+    assert len(data.y_train) == len(batches["data_batch_1"][b"labels"]) + len(batches["data_batch_2"][b"labels"])
+    assert len(data.y_test) == len(batches["test_batch"][b"labels"]) and data.channels == 3
+
+
+def test_cifar_reader_refuses_code_in_a_pickle(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}, protocol=2))
+    with pytest.raises(images.UnsafePickleError, match="refusing"):
+        images.read_cifar_batch(path)
+    (tmp_path / "junk").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="not a CIFAR-10"):
+        images.read_cifar_batch(tmp_path / "junk")
+
+
+# ------------------------------------------------------------------------ networks and the GHN
+def test_cell_programs_follow_nb201_semantics(net_parts):
+    cfg, splits, _ = net_parts
+
+    def kinds(name):
+        p = ghn.build_program(_genotype(CELLS[name]), cfg.channels, 1, splits.in_channels, splits.n_classes,
+                              cfg.resolution)
+        return [layer.kind for layer in p]
+
+    base = kinds("identity")  # identity cells vanish: only stem, reductions (a sum each) and head remain
+    assert all(k not in base for k in ("avg_pool3x3", "zero")) and base.count("sum") == 2
+    assert kinds("skip_only").count("sum") == base.count("sum") + 3 * 2  # nodes 2 and 3 add, per stage
+    assert kinds("zero_out").count("zero") == 3  # nothing reaches the cell output: a zero layer per stage
+    n_conv = sum(o.startswith("nor_conv") for o in CELLS["all_conv"])
+    assert len([k for k in kinds("all_conv") if k.startswith("conv")]) == len([k for k in base if k.startswith("conv")]) + 3 * n_conv
+    x = torch.randn(3, 5, 6, 6)
+    torch.testing.assert_close(ghn._avg_pool3x3(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+
+
+@pytest.mark.parametrize("cells_per_stage", [1, 2])
+def test_predicted_weights_have_every_layers_exact_shape_and_run(tiny, cells_per_stage):
+    cfg = ghn.GHNConfig.from_config({**tiny, "cells_per_stage": cells_per_stage})
+    splits = ghn._splits(cfg)
+    torch.manual_seed(0)
+    model = ghn.make_ghn(cfg, splits.in_channels, splits.n_classes)
+    graphs = [ghn._graph(cfg, splits, _genotype(ops)) for ops in CELLS.values()]
+    predicted = model(graphs)
+    x = splits.x_val[: cfg.batch_size]
+    for graph, weights in zip(graphs, predicted):
+        expected = ghn.param_shapes(graph.program)
+        assert {k: tuple(v.shape) for k, v in weights.items()} == expected
+        own = ghn.CellNetwork(graph.program, torch.Generator().manual_seed(0))  # a normally built twin
+        assert {k: tuple(v.shape) for k, v in own.weights.items()} == expected
+        logits = ghn.run_program(graph.program, x, weights)
+        assert logits.shape == (len(x), splits.n_classes) and torch.isfinite(logits).all()
+
+
+def test_gradients_reach_every_part_of_the_ghn(net_parts):
+    cfg, splits, model = net_parts
+    graphs = [ghn._graph(cfg, splits, _genotype(ops)) for ops in CELLS.values()]
+    model.zero_grad()
+    x, y = splits.x_train[: cfg.batch_size], splits.y_train[: cfg.batch_size]
+    loss = sum(F.cross_entropy(ghn.run_program(g.program, x, w), y) for g, w in zip(graphs, model(graphs)))
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, f"no gradient reaches {missing}"
+    assert cfg.virtual_edges > 1 and any(n.startswith("vmsg.") for n, _ in model.named_parameters())
+
+
+def test_graph_levels_and_virtual_edges(net_parts):
+    cfg, splits, _ = net_parts
+    g = ghn._graph(cfg, splits, _genotype(CELLS["mixed"])).data
+    src, dst = g.edge_index
+    assert (g.level_fwd[dst] > g.level_fwd[src]).all() and (g.level_bwd[src] > g.level_bwd[dst]).all()
+    vs, vd = g.vedge_index
+    assert (g.level_fwd[vd] >= g.level_fwd[vs] + 2).all()  # a virtual edge spans a path of >= 2 hops
+    expected = np.float32([1.0 / d for d in range(2, cfg.virtual_edges + 1)])
+    np.testing.assert_array_equal(np.unique(g.vedge_weight.numpy()), np.sort(expected))
+    assert g.x.shape == (g.num_nodes, ghn.N_FEATURES)
+
+
+def test_ranking_scores():
+    true = np.linspace(70.0, 85.0, 20)
+    s = ghn.ranking_scores(true * 0.5, true)
+    assert s["tau"] == pytest.approx(1.0) and s["spearman"] == pytest.approx(1.0)
+    assert s["top10_overlap"] == 1.0 and s["regret"] == 0.0
+    s = ghn.ranking_scores(-true, true)
+    assert s["tau"] == pytest.approx(-1.0) and s["regret"] == pytest.approx(true.max() - true.min())
+
+
+# ------------------------------------------------------------------------ trials
+@pytest.fixture(scope="module")
+def smoke(tiny):
+    s = _run(tiny)
+    return s
+
+
+def test_trial_reports_checkpoints_and_scores(smoke, tiny):
+    reports = [r.metrics for r in smoke.reports]
+    assert [r["iteration"] for r in reports] == list(range(TINY["report_every"], TINY["iterations"] + 1, TINY["report_every"]))
+    final = reports[-1]
+    assert final["done"] and final["queries"] == TINY["top_k"] and final["eval/cells"] == TINY["n_eval_cells"]
+    for k in ("loss/task", "eval/tau", "eval/spearman", "eval/pred_acc_mean", "acc_best", "rank_seconds"):
+        assert np.isfinite(final[k]), k
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(Path(smoke.last_checkpoint, ghn.ARCHS_FILE)).to_pandas()
+    kinds = rows["kind"].value_counts()
+    assert kinds["ranked"] == TINY["n_samples"] and kinds["eval"] == TINY["n_eval_cells"]
+    trained = rows[rows["kind"] == "trained"]
+    assert len(trained) == final["gt_trained"] and trained["gt_key"].is_unique
+    assert set(trained["train_seed"]) == set(TINY["train_seeds"])
+
+
+def test_seed_determinism(smoke, tiny):
+    again = _run(tiny)
+    assert all(same_metrics(_stable(a.metrics), _stable(b.metrics)) for a, b in zip(smoke.reports, again.reports))
+    other = _run({**tiny, "seed": 1})
+    assert not same_metrics(_stable(smoke.reports[-1].metrics), _stable(other.reports[-1].metrics))
+
+
+def _stable(m: dict) -> dict:
+    """Everything but wall-clock timings."""
+    return {k: v for k, v in m.items() if "seconds" not in k}
+
+
+def test_resume_from_a_checkpoint_continues_the_same_run(smoke, tiny):
+    resumed = _run(tiny, restore_from=smoke.reports[0].checkpoint)
+    assert len(resumed.reports) == len(smoke.reports) - 1
+    assert same_metrics(_stable(resumed.reports[-1].metrics), _stable(smoke.reports[-1].metrics))
+
+
+def test_ground_truth_is_cached_by_data_recipe_and_cell(tiny, tmp_path, monkeypatch):
+    from orchestrator.store import Store, TrialRecord
+
+    cfg = ghn.GHNConfig.from_config(tiny)
+    splits = ghn._splits(cfg)
+    cell = ghn.eval_cells(1, cfg.eval_seed)[0]
+    assert ghn.gt_key(cfg, splits, cell, 0) != ghn.gt_key(cfg, splits, cell, 1)
+    changed = ghn.GHNConfig.from_config({**tiny, "gt_epochs": cfg.gt_epochs + 1})
+    assert ghn.gt_key(cfg, splits, cell, 0) != ghn.gt_key(changed, splits, cell, 0)
+    gt = ghn.GroundTruth(cfg, splits, "cpu")
+    acc = gt.accuracy(cell, 0)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    ghn._write_rows(str(ckpt), gt.rows, cfg)
+    Store(tmp_path / "store").write_trial("gt", "ghn", TrialRecord("t0", "t0", {"seed": 0}, {}, "TERMINATED", "c0",
+                                                                   checkpoint_dir=str(ckpt)), {})
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a cached cell was trained again")
+
+    monkeypatch.setattr(ghn, "train_cell", refuse)
+    again = ghn.GroundTruth(ghn.GHNConfig.from_config({**tiny, "cache_store": str(tmp_path / "store")}), splits, "cpu")
+    assert again.accuracy(cell, 0) == acc and (again.trained, again.reused) == (0, 1)
+
+
+def test_ground_truth_task_shards_the_heldout_sample(tiny):
+    shards = 2
+    rows = []
+    for shard in range(shards):
+        s = _run({**tiny, "task": "ground_truth", "shard": shard, "shards": shards})
+        rows.extend(r["gt_key"] for r in json.loads(Path(s.last_checkpoint, ghn.STATE_FILE).read_text())["rows"])
+        assert s.reports[-1].metrics["done"]
+    assert len(set(rows)) == len(rows) == TINY["n_eval_cells"] * len(TINY["train_seeds"])
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"hiden": 3}, "unknown config keys"),
+    ({"space": "nb101"}, "only the nb201"),
+    ({"dataset": "mnist"}, "dataset must be one of"),
+    ({"task": "rank"}, "task must be one of"),
+    ({"meta_batch": 0}, "positive integer"),
+    ({"shard": 2, "shards": 2}, "not below"),
+    ({"resolution": 2}, "resolution"),
+])
+def test_validate_config_rejects(tiny, bad, match):
+    with pytest.raises(ValueError, match=match):
+        ghn.validate_config({**tiny, **bad})
+
+
+def test_validate_config_names_a_missing_image_folder(tiny, tmp_path):
+    with pytest.raises(ValueError, match="dataset-fashion-mnist"):
+        ghn.validate_config({**tiny, "image_dir": str(tmp_path / "nowhere")})
+
+
+# ------------------------------------------------------------------------ through Ray Tune
+def test_two_ghn_trials_through_tune_reuse_the_stored_ground_truth(tiny, tmp_path, ray_address):
+    """A ground-truth run's rows in the store; the GHN trials of a later study train none again."""
+    from orchestrator.run import run_study
+    from orchestrator.spec import Objective, Resources, StudySpec, WandbSpec
+    from orchestrator.store import Store, TrialRecord
+    from orchestrator_helpers import archs, trials
+
+    gt = _run({**tiny, "task": "ground_truth"})
+    Store(tmp_path).write_trial("ghn-gt", "ghn", TrialRecord("gt0", "gt0", {"seed": 0}, {}, "TERMINATED", "c0",
+                                                             checkpoint_dir=gt.last_checkpoint), {})
+    spec = StudySpec(name="ghn-smoke", trainable="ghn", config={**tiny, "cache_store": str(tmp_path)}, seeds=(0, 1),
+                     objectives=(Objective("eval/tau", "max"),), storage=str(tmp_path),
+                     wandb=WandbSpec(enabled=False), resources=Resources(cpu=1), concurrency=2)
+    result = run_study(spec, verbose=0)
+    assert (result.trials, result.terminated, result.errored) == (2, 2, 0)
+    rows = trials(tmp_path, spec.name)
+    assert sorted(rows["seed"]) == [0, 1] and rows["config_id"].nunique() == 1
+    assert {"validity", "uniqueness", "queries", "eval/tau", "eval/regret"} <= set(rows.columns)
+    # every held-out training came from the store: only the top-k picks may be new
+    n_eval = TINY["n_eval_cells"] * len(TINY["train_seeds"])
+    assert (rows["gt_reused"] >= n_eval).all()
+    assert (rows["gt_trained"] <= TINY["top_k"] * len(TINY["train_seeds"])).all()
+    a = archs(tmp_path, spec.name)
+    assert (a["kind"] == "ranked").sum() == 2 * TINY["n_samples"] and a["key"].notna().all()
