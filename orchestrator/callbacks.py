@@ -23,6 +23,7 @@ from typing import Any, Iterator
 from ray.tune import Callback
 
 from orchestrator.search import config_id
+from orchestrator.spec import apply_variant
 from orchestrator.store import Store, TrialRecord, provenance
 
 class StoreCallback(Callback):
@@ -32,8 +33,10 @@ class StoreCallback(Callback):
     not remembered: ``Tuner.restore`` unpickles this callback, and the root may have moved.
     """
 
-    def __init__(self, study: str, trainable: str, cpus: float, gpu_fraction: float, wandb: bool) -> None:
+    def __init__(self, study: str, trainable: str, cpus: float, gpu_fraction: float, wandb: bool,
+                 variants: dict[str, dict[str, Any]] | None = None) -> None:
         self.study = study
+        self.variants = variants or {}  # rows carry each variant's overlay as config columns
         self.trainable = trainable
         self.cpus = cpus
         self.gpu_fraction = gpu_fraction
@@ -62,7 +65,7 @@ class StoreCallback(Callback):
         record = TrialRecord(
             trial_id=trial.trial_id,
             trial_name=str(trial),
-            config=dict(trial.config),
+            config=apply_variant(trial.config, getattr(self, "variants", {})),
             result=dict(trial.last_result or {}),
             status=status,
             config_id=config_id(trial.config),

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from orchestrator import search
-from orchestrator.spec import SpecError, StudySpec, resolve_trainable
+from orchestrator.spec import SpecError, StudySpec, resolve_trainable, thaw
 from orchestrator.storage import atomic_local_filesystem
 from orchestrator.store import Store
 from orchestrator.tracking import ENV_MODE, WandbSettings
@@ -237,7 +237,8 @@ def _wandb_settings(plan: Plan) -> WandbSettings | None:
     mode = os.environ.get(ENV_MODE) or w.mode  # the environment wins, as W&B users expect
     if not w.enabled or mode == "disabled":
         return None
-    return WandbSettings(project=w.project, entity=w.entity, mode=mode, directory=str(plan.wandb_dir))
+    return WandbSettings(project=w.project, entity=w.entity, mode=mode, directory=str(plan.wandb_dir),
+                         group=w.group)
 
 
 def _connect_ray(address: str | None, wandb_settings: WandbSettings | None) -> None:
@@ -282,14 +283,18 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
     from orchestrator.callbacks import StoreCallback
 
     spec = plan.spec
-    entry = TrialEntry(target=plan.target, study=spec.name, trainable=spec.trainable, wandb=wandb_settings)
+    entry = TrialEntry(target=plan.target, study=spec.name, trainable=spec.trainable, wandb=wandb_settings,
+                       variants=thaw(spec.variants))
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     trainable = tune.with_resources(make_trainable(entry), resources)
     if plan.resuming:
         return tune.Tuner.restore(str(plan.experiment_path), trainable=trainable,
                                   resume_unfinished=True, resume_errored=True,
                                   storage_filesystem=atomic_local_filesystem())
-    single = None if spec.multi_objective else spec.objectives[0]
+    # Tune needs the metric only to search or schedule by it; naming it otherwise would make
+    # Tune reject the intermediate reports of trainables that compute it only at the end.
+    ranks = bool(spec.search) or spec.scheduler_kind == "asha"
+    single = None if spec.multi_objective or not ranks else spec.objectives[0]
     tune_config = tune.TuneConfig(
         metric=single.metric if single else None,
         mode=single.mode if single else None,
@@ -307,7 +312,7 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         callbacks=[StoreCallback(spec.name, spec.trainable, spec.resources.cpu, spec.resources.gpu,
-                                 wandb=wandb_settings is not None),
+                                 wandb=wandb_settings is not None, variants=thaw(spec.variants)),
                    JsonLoggerCallback(), CSVLoggerCallback(), *callbacks],
         progress_reporter=_reporter(spec),
         verbose=verbose,
@@ -333,7 +338,7 @@ def _reporter(spec: StudySpec):
     sort = {"metric": first.metric, "mode": first.mode} if spec.multi_objective else {}
     return CLIReporter(
         metric_columns=[o.metric for o in spec.objectives],
-        parameter_columns=[*spec.grid, *(p.name for p in spec.search), "seed"],
+        parameter_columns=[*(["variant"] if spec.variants else []), *spec.grid, *(p.name for p in spec.search), "seed"],
         max_progress_rows=10,
         max_error_rows=5,
         max_column_length=12,

@@ -18,7 +18,7 @@ import itertools
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
-from orchestrator.spec import StudySpec, thaw
+from orchestrator.spec import VARIANT_KEY, StudySpec, apply_variant, thaw
 
 if TYPE_CHECKING:  # pragma: no cover
     from ray.tune.search import Searcher
@@ -34,9 +34,11 @@ def config_id(config: Mapping[str, Any]) -> str:
 
 
 def replicates(spec: StudySpec) -> list[dict[str, Any]]:
-    """Every (grid point, seed) as the config keys it sets, in a fixed order (seed fastest)."""
-    axes = list(spec.grid)
-    points = itertools.product(*(spec.grid[a] for a in axes)) if axes else [()]
+    """Every (variant, grid point, seed) as the config keys it sets, in a fixed order (seed
+    fastest). A variant appears by name (``variant``); :meth:`StudySpec.with_variant` expands it."""
+    axes = ([VARIANT_KEY] if spec.variants else []) + list(spec.grid)
+    values = {VARIANT_KEY: list(spec.variants), **spec.grid}
+    points = itertools.product(*(values[a] for a in axes)) if axes else [()]
     return [
         {**dict(zip(axes, thaw(list(point)))), SEED_KEY: seed}
         for point in points
@@ -47,10 +49,17 @@ def replicates(spec: StudySpec) -> list[dict[str, Any]]:
 def example_configs(spec: StudySpec) -> list[dict[str, Any]]:
     """One full config per replicate, searched parameters at a representative value.
 
-    Used to let a trainable's ``validate_config`` reject a study before anything launches.
+    Used to let a trainable's ``validate_config`` reject a study before anything launches; the
+    configs are what the trainable receives (variant overlay merged, no ``variant`` key).
     """
     searched = {p.name: p.representative() for p in spec.search}
-    return [{**spec.base_config(), **searched, **rep} for rep in replicates(spec)]
+    return [trainable_config(spec, {**spec.base_config(), **searched, **rep}) for rep in replicates(spec)]
+
+
+def trainable_config(spec: StudySpec, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What the trainable receives for Tune's ``config``: the variant's overlay merged in, the
+    variant's name removed (trainables know nothing of variants)."""
+    return apply_variant(config, spec.variants, keep_name=False)
 
 
 def param_space(spec: StudySpec) -> dict[str, Any]:
@@ -59,6 +68,8 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
 
     space = spec.base_config()
     if not spec.search:
+        if spec.variants:
+            space[VARIANT_KEY] = tune.grid_search(list(spec.variants))
         for axis, values in spec.grid.items():
             space[axis] = tune.grid_search(thaw(values))
         space[SEED_KEY] = tune.grid_search(list(spec.seeds))

@@ -13,6 +13,9 @@ YAML form (every key but ``name``, ``trainable`` and ``metric``/``mode`` is opti
     trainable: toy                    # a registry name or "package.module:function"
     config: {steps: 5}                # fixed config, passed to every trial
     grid: {level: [0.0, 0.5]}         # axes: every value runs
+    variants:                         # named config overlays: each runs (× grid × seeds)
+      clean: {}
+      noisy: {label_noise: 2.0}
     search:                           # Optuna distributions
       w_adv: {type: float, low: 0.0, high: 1.0}
       noise: {type: float, low: 0.01, high: 0.5, log: true}
@@ -58,6 +61,8 @@ __all__ = [
 
 RESERVED_KEYS = ("seed", "query_budget")
 """Config keys the orchestrator sets itself (from ``seeds`` and ``query_budget``)."""
+VARIANT_KEY = "variant"
+"""The config key naming a trial's variant (its overlay is merged in before the trainable runs)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -108,6 +113,19 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
     return value
+
+
+def apply_variant(config: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]], *,
+                  keep_name: bool = True) -> dict[str, Any]:
+    """``config`` with the overlay of the variant it names (``config["variant"]``) merged in;
+    ``keep_name=False`` drops the name (what a trainable receives). Unchanged without variants."""
+    out = dict(config)
+    name = out.get(VARIANT_KEY) if variants else None
+    if name is not None:
+        out.update(thaw(variants[name]))
+        if not keep_name:
+            del out[VARIANT_KEY]
+    return out
 
 
 def thaw(value: Any) -> Any:
@@ -230,12 +248,15 @@ class WandbSpec:
     project: str = "gnas"
     entity: str | None = None
     mode: str = "offline"
+    group: str | None = None  # W&B group of every run (default: one group per config)
 
     def __post_init__(self) -> None:
         _require(isinstance(self.enabled, bool), f"wandb.enabled must be true or false, got {self.enabled!r}")
         _require(isinstance(self.project, str) and self.project, "wandb.project must be a non-empty name")
         _require(self.mode in ("offline", "online", "disabled"),
                  f"wandb.mode must be offline, online or disabled, got {self.mode!r}")
+        _require(self.group is None or (isinstance(self.group, str) and self.group.strip()),
+                 f"wandb.group must be a non-empty name, got {self.group!r}")
 
 
 # ----------------------------------------------------------------------------- the spec
@@ -248,6 +269,7 @@ class StudySpec:
     objectives: tuple[Objective, ...]
     config: FrozenDict = field(default_factory=FrozenDict)
     grid: FrozenDict = field(default_factory=FrozenDict)
+    variants: FrozenDict = field(default_factory=FrozenDict)  # name -> config overlay
     search: tuple[SearchParam, ...] = ()
     seeds: tuple[int, ...] = (0,)
     samples: int = 1
@@ -264,6 +286,7 @@ class StudySpec:
         normalise = {
             "config": FrozenDict(self.config),
             "grid": FrozenDict({k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in dict(self.grid).items()}),
+            "variants": FrozenDict(self.variants),
             "search": tuple(self.search),
             "seeds": tuple(self.seeds) if isinstance(self.seeds, (list, tuple)) else self.seeds,
             "objectives": tuple(self.objectives),
@@ -283,6 +306,19 @@ class StudySpec:
             _require(all(v is None or isinstance(v, (str, int, float, bool)) for v in values),
                      f"grid.{axis} values must be scalars")
             _require(len({(type(v), v) for v in values}) == len(values), f"grid.{axis} repeats a value")
+        for vname, overlay in self.variants.items():
+            _require(isinstance(vname, str) and bool(_NAME.match(vname)),
+                     f"variants: a name must be letters, digits, '-' or '_', got {vname!r}")
+            _require(isinstance(overlay, Mapping), f"variants.{vname} must be a mapping of config keys")
+            _require(all(v is None or isinstance(v, (str, int, float, bool)) for v in overlay.values()),
+                     f"variants.{vname} values must be scalars")
+            for key in overlay:
+                _require(key not in self.grid and key not in {p.name for p in self.search},
+                         f"variants.{vname}.{key} is also a grid axis or searched parameter")
+                _require(key not in RESERVED_KEYS and key != VARIANT_KEY,
+                         f"variants.{vname}.{key} is set by the orchestrator")
+        _require(VARIANT_KEY not in self.config and VARIANT_KEY not in self.grid,
+                 f"{VARIANT_KEY!r} is set by the orchestrator (from 'variants')")
         for name, part in (("resources", Resources), ("scheduler", SchedulerSpec), ("wandb", WandbSpec)):
             _require(isinstance(getattr(self, name), part), f"{name} must be a {part.__name__}")
         _require(all(isinstance(p, SearchParam) for p in self.search), "search must hold SearchParam items")
@@ -331,12 +367,17 @@ class StudySpec:
 
     @property
     def replicates(self) -> int:
-        """Trials per distinct searched config: grid points × seeds."""
-        return math.prod(len(v) for v in self.grid.values()) * len(self.seeds)
+        """Trials per distinct searched config: variants × grid points × seeds."""
+        return max(len(self.variants), 1) * math.prod(len(v) for v in self.grid.values()) * len(self.seeds)
 
     @property
     def num_trials(self) -> int:
         return self.samples * self.replicates
+
+    def with_variant(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` with its variant's overlay merged in (the variant's name stays, under
+        ``variant``); unchanged for a study without variants."""
+        return apply_variant(config, self.variants)
 
     def base_config(self) -> dict[str, Any]:
         """The fixed part of every trial's config (a fresh, mutable copy)."""
@@ -365,12 +406,15 @@ class StudySpec:
             _require(required in data, f"missing required key {required!r}")
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in ("metric", "mode")}
         kwargs["objectives"] = _objectives(data["metric"], data.get("mode", "max"))
-        for key in ("config", "grid"):
+        for key in ("config", "grid", "variants"):
             if key in kwargs:
                 _require(isinstance(kwargs[key], Mapping), f"{key} must be a mapping")
                 kwargs[key] = kwargs[key] or {}
         if "grid" in kwargs:
             kwargs["grid"] = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in kwargs["grid"].items()}
+        for vname, overlay in dict(kwargs.get("variants") or {}).items():
+            _require(overlay is None or isinstance(overlay, Mapping), f"variants.{vname} must be a mapping of config keys")
+            kwargs["variants"][vname] = overlay or {}
         if "search" in kwargs:
             kwargs["search"] = _search(kwargs["search"] or {})
         if "seeds" in kwargs and _is_int(kwargs["seeds"]):

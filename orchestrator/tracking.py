@@ -29,6 +29,7 @@ class WandbSettings:
     mode: str  # offline | online | disabled
     directory: str  # W&B puts its own "wandb/" folder inside
     entity: str | None = None
+    group: str | None = None  # None: one W&B group per config (the config id)
 
 
 _teardown_registered = False

@@ -12,9 +12,10 @@ import importlib
 import logging
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
+from orchestrator.spec import apply_variant
 from orchestrator.tracking import TrialTracker, WandbSettings
 
 
@@ -26,6 +27,7 @@ class TrialEntry:
     study: str
     trainable: str  # the name in the spec (for W&B tags)
     wandb: WandbSettings | None
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # the spec's, thawed
 
 
 def make_trainable(entry: TrialEntry) -> Callable[[dict[str, Any]], None]:
@@ -57,18 +59,19 @@ def run_trial(entry: TrialEntry, config: dict[str, Any]) -> None:
     })
     tracker = None
     if entry.wandb is not None:
-        trial_id = context.get_trial_id()
+        trial_id, cid = context.get_trial_id(), config_id(config)
         tracker = TrialTracker(
             entry.wandb, run_id=f"{entry.study}-{trial_id}", name=context.get_trial_name(),
-            group=config_id(config), job_type=entry.study, tags=[entry.study, entry.trainable],
-            config={**config, "study": entry.study, "trainable": entry.trainable, "trial_id": trial_id},
+            group=entry.wandb.group or cid, job_type=entry.study,
+            tags=[entry.study, entry.trainable, f"config:{cid}"],
+            config={**apply_variant(config, entry.variants), "study": entry.study, "trainable": entry.trainable, "trial_id": trial_id},
         )
         if tracker.start():
             ctx.listeners.append(tracker.log)
     ctx.computed["device"] = _device_in_use
     with reporting.trial_context(ctx):
         try:
-            train(dict(config))
+            train(apply_variant(config, entry.variants, keep_name=False))
         except BaseException:
             if tracker is not None:
                 tracker.finish(failed=True)

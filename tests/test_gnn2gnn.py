@@ -121,6 +121,13 @@ def test_final_report_and_cross_dataset_columns(smoke):
     assert len(t["key"]) == SMOKE["n_samples"]
     from trainables.spaces.nbgraph import DATASETS
     assert {f"acc:{d}/test/final" for d in DATASETS} <= set(t)  # every dataset of the space scored
+    for d in DATASETS:  # and its transfer metrics reported: best of the same samples
+        f = f"{d}/test/final"
+        if f != m["eval_field"]:
+            assert m[f"acc_best@{f}"] == pytest.approx(np.nanmax(np.asarray(t[f"acc:{f}"], dtype=float)))
+            assert 0.0 <= m[f"top5_pct@{f}"] <= 1.0
+        else:
+            assert f"acc_best@{f}" not in m
     assert m["queries"] == SMOKE["n_labelled"]
 
 

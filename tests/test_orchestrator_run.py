@@ -152,3 +152,22 @@ def test_no_wandb_flag_writes_no_wandb_files(tmp_path):
     spec = toy_spec(tmp_path, "quiet", seeds=(0,), config={"steps": 1}, wandb=WandbSpec(project="x"))
     run_study(spec, wandb=False, verbose=0)
     assert not (tmp_path / "wandb").exists() and trials(tmp_path, "quiet")["wandb_id"].isna().all()
+
+
+def test_variants_overlay_the_config_and_land_in_the_store(tmp_path):
+    """Named config overlays run × seeds; the trainable never sees the variant's name (the toy
+    rejects unknown keys), rows carry the overlay, and W&B runs share the study's group."""
+    spec = toy_spec(tmp_path, "variants", config={"steps": 3, "n_archs": 4}, seeds=(0, 1),
+                    variants={"low": {}, "high": {"level": 0.5, "steps": 2}},
+                    wandb=WandbSpec(project="gnas-tests", group="my-published-study"))
+    result = run_study(spec, verbose=0)
+    rows = trials(tmp_path, "variants")
+    assert (result.trials, result.errored) == (4, 0)
+    by_variant = rows.groupby("config/variant")
+    assert sorted(by_variant.groups) == ["high", "low"] and by_variant.size().tolist() == [2, 2]
+    high = rows[rows["config/variant"] == "high"]
+    assert (high["config/level"] == 0.5).all() and (high["iteration"] == 2).all()
+    assert (rows.loc[rows["config/variant"] == "low", "iteration"] == 3).all()
+    assert rows["config_id"].nunique() == 2
+    runs = list((tmp_path / "wandb" / "variants").glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(runs) == 4 and all(b"my-published-study" in p.read_bytes() for p in runs)

@@ -67,6 +67,17 @@ def test_grid_times_seeds_expands_exactly(tmp_path):
     assert config_id({"a": 1, "seed": 0}) == config_id({"seed": 9, "a": 1}) != config_id({"a": 2, "seed": 0})
 
 
+def test_variants_multiply_the_replicates_and_reach_the_trainable_merged(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD + "variants: {base: {}, long: {steps: 5, n_archs: 3}}\n"))
+    assert spec.replicates == 2 * 2 * 3 and spec.num_trials == 4 * 12
+    reps = replicates(spec)
+    assert [r["variant"] for r in reps[:7:6]] == ["base", "long"]
+    configs = example_configs(spec)  # what validate_config and the trainable see
+    assert all("variant" not in c for c in configs)
+    assert sorted({(c["steps"], c.get("n_archs")) for c in configs}) == [(2, None), (5, 3)]
+    assert StudySpec.from_dict(spec.to_dict()) == spec
+
+
 def test_multi_objective_defaults_to_fifo_and_refuses_asha(tmp_path):
     text = GOOD.replace("metric: top5_pct\nmode: max", "metric: [top5_pct, queries]\nmode: [max, min]")
     spec = load_spec(write(tmp_path, text.replace("kind: auto", "kind: fifo")))
@@ -92,6 +103,10 @@ BAD = {
     "bad mode": (GOOD.replace("mode: max", "mode: maximum"), "mode of 'top5_pct' must be 'min' or 'max'"),
     "negative gpu": (GOOD.replace("gpu: 0.25", "gpu: -1"), "resources.gpu must be >= 0"),
     "not yaml": ("name: [unclosed\n", "not valid YAML"),
+    "variant on a grid axis": (GOOD + "variants: {hi: {level: 0.5}}\n", "variants.hi.level is also a grid axis"),
+    "variant sets the seed": (GOOD + "variants: {hi: {seed: 1}}\n", "variants.hi.seed is set by the orchestrator"),
+    "variant not a mapping": (GOOD + "variants: {hi: 3}\n", "variants.hi must be a mapping"),
+    "variant rejected by trainable": (GOOD + "variants: {bad: {steps: 0}}\n", "steps must be a positive integer"),
 }
 
 

@@ -11,7 +11,8 @@ A generator's ``train(config)`` does::
 
 ``finish`` scores the generated architectures on the evaluation field and writes
 ``archs.parquet`` (one row per architecture, clean accuracy on every score field) into the
-checkpoint directory, where the orchestrator's store picks it up.
+checkpoint directory, where the orchestrator's store picks it up. Its metrics include, for each
+score field ``f`` other than the evaluation field, ``top5_pct@f`` etc. (:data:`TRANSFER_METRICS`).
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from trainables.degrade import Degradation
 from trainables.oracle import Evaluator, Oracle, open_benchmark
 
 ARCHS_FILE = "archs.parquet"
+# Reported for every score field besides the evaluation field, as "<metric>@<field>".
+TRANSFER_METRICS = ("top1_pct", "top5_pct", "top10_pct", "acc_mean", "acc_best")
 
 # Default (label field, evaluation field) per space and dataset. NB201's shared table has
 # 200-epoch validation accuracy only for cifar10-valid; cifar100/imagenet16 train on their
@@ -163,6 +166,10 @@ def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
 
     seen = trial.oracle.seen_keys()
     metrics: dict[str, Any] = trial.evaluator.statistics(archs, seen, trial.oracle.queries)
+    for f in trial.score_fields:  # the same samples scored on other datasets (transfer studies)
+        if f != trial.config.eval_field:
+            other = trial.evaluator.statistics(archs, seen, trial.oracle.queries, field=f)
+            metrics.update({f"{k}@{f}": other[k] for k in TRANSFER_METRICS})
     metrics.update(extra or {})
     metrics["label_field"] = trial.config.label_field
     metrics["eval_field"] = trial.config.eval_field

@@ -69,7 +69,7 @@ import numpy as np
 from trainables import common, reporting
 from trainables.arch import INPUT, OUTPUT, ArchGraph
 
-__all__ = ["DEFAULTS", "Generator", "Layout", "layout_for", "train", "validate_config"]
+__all__ = ["DEFAULTS", "PRESETS", "Generator", "Layout", "layout_for", "train", "validate_config"]
 
 DEFAULTS: dict[str, Any] = {
     "query_budget": 100,
@@ -94,6 +94,14 @@ DEFAULTS: dict[str, Any] = {
     "final_train": True,     # train on the final elite before drawing n_samples
 }
 REWARDS = ("rank", "cdf", "uniform")
+# Sizes for the studies' presets (studies/*.py): smoke = CI seconds; local and full = the
+# authors' sizes above (a 100-query trial takes a few seconds on one core).
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {"n_random": 8, "query_batch": 5, "epochs": 3, "hidden": 8, "layers": 2, "mixture": 3,
+              "sample_chunk": 32, "max_sample_rounds": 2},
+    "local": {},
+    "full": {},
+}
 STATE_FILE = "graphpnas_state.json"
 MODEL_FILE = "graphpnas_model.pt"
 NB101_MIN_ROWS = 10_000

@@ -128,6 +128,10 @@ def seed_ci(values: Iterable[float], confidence: float = 0.95, method: str = "au
     return {"mean": mean, "lo": float(lo), "hi": float(hi), "n": n, "method": "bootstrap"}
 
 
+MIN_PAIRS_FOR_CLAIM = 3
+"""Fewer seeds than this never support a verdict: two equal differences give a zero-width CI."""
+
+
 def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95,
                       method: str = "auto") -> dict[str, float | int | str]:
     """Compare two methods run on the same seeds: ``a[i]`` and ``b[i]`` share seed ``i``.
@@ -136,7 +140,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
     subsample, held-out set) both methods saw. Pairs with a NaN are dropped. Returns the mean
     difference ``a − b`` with its CI (:func:`seed_ci` of the differences), the two-sided exact
     Wilcoxon signed-rank p-value (NaN when every difference is 0 or fewer than 2 pairs), and
-    ``verdict``: ``"a>b"`` / ``"a<b"`` when the CI excludes 0, else ``"n.s."``.
+    ``verdict``: ``"a>b"`` / ``"a<b"`` when the CI excludes 0 (and there are at least
+    :data:`MIN_PAIRS_FOR_CLAIM` pairs), else ``"n.s."``.
     """
     from scipy import stats as st
 
@@ -150,7 +155,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
     if len(d) >= 2 and np.any(d != 0):
         p = float(st.wilcoxon(d, zero_method="zsplit", method="auto").pvalue)
     verdict = "n.s."
-    if np.isfinite(ci["lo"]) and ci["lo"] > 0:
+    if len(d) < MIN_PAIRS_FOR_CLAIM:
+        pass
+    elif np.isfinite(ci["lo"]) and ci["lo"] > 0:
         verdict = "a>b"
     elif np.isfinite(ci["hi"]) and ci["hi"] < 0:
         verdict = "a<b"

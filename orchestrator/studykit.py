@@ -1,0 +1,488 @@
+"""What every published study shares: parts, presets, the command line, running, reports.
+
+A study (``studies/degradation.py``, ``generalisation.py``, ``ablation.py``) is a list of
+:class:`Part` s. A part is one orchestrator study — one method under one condition, a
+:class:`~orchestrator.spec.StudySpec` — run by :func:`orchestrator.run.run_study` into the
+shared store (``--out``). The study's own folder, ``<out>/studies/<study>/``, holds:
+
+* ``study.json`` — the manifest: which parts belong to the study and what they stand for;
+* ``report.md``, ``figures/*.png|svg``, ``tables/*.parquet|csv`` — built from the store only.
+
+Lifecycle of :func:`main` (what a study script calls):
+
+1. parse and validate the arguments and every part's spec — a problem is one ``error:`` line,
+   exit status 2, nothing started or written;
+2. plan each part: not in the store → run it; finished with the same spec → keep it (a rerun
+   is free, and new parts — another trainable, another kind — merge into the same study);
+   unfinished → continue it with ``--resume`` (else refuse);
+3. merge the manifest, run the parts one after another on one Ray instance;
+4. read every part back from the store and build the report. ``--report-only`` is just this
+   step, so a report can be rebuilt (identically) without rerunning anything.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+from orchestrator.spec import SpecError, StudySpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+PRESETS = ("smoke", "local", "full")
+MANIFEST = "study.json"
+EXIT_OK, EXIT_TRIALS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Part:
+    """One orchestrator study inside a published study.
+
+    ``method`` labels its line or heatmap (``gnn2gnn``, ``random_search``…); ``role`` is
+    ``generator`` or ``reference`` (a baseline drawn for comparison); ``tags`` say which
+    condition it stands for (e.g. ``{"kind": "label_noise"}``), for the report.
+    """
+
+    spec: StudySpec
+    method: str
+    role: str = "generator"
+    tags: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"name": self.name, "method": self.method, "role": self.role, "tags": dict(self.tags),
+                "trainable": self.spec.trainable}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The arguments every study takes (after validation)."""
+
+    study: str
+    preset: str
+    space: str
+    dataset: str | None
+    data_dir: str | None
+    trainables: tuple[str, ...]
+    seeds: tuple[int, ...]
+    gpus_per_trial: float
+    out: Path
+    resume: bool
+    wandb: bool
+    report_only: bool
+    address: str | None
+    quiet: bool
+
+    @property
+    def folder(self) -> Path:
+        return self.out / "studies" / self.study
+
+    def benchmark(self) -> dict[str, Any]:
+        """The benchmark part of every trial's config."""
+        cfg: dict[str, Any] = {"space": self.space}
+        if self.dataset:
+            cfg["dataset"] = self.dataset
+        if self.data_dir:
+            cfg["data_dir"] = self.data_dir
+        return cfg
+
+
+# ----------------------------------------------------------------------------- command line
+def parser(prog: str, description: str, *, default_trainables: str, presets_help: str,
+           epilog: str = "") -> argparse.ArgumentParser:
+    """The shared command line; a study adds its own options to the returned parser."""
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=PRESETS, default="local",
+                   help=f"study size (default: local). {presets_help}")
+    p.add_argument("--space", default="nbgraph",
+                   help="search space: nbgraph (default; NAS-Bench-Graph, embedded, no download), nb201, "
+                        "nb101, or a bring-your-own table spec (.yaml)")
+    p.add_argument("--dataset", help="dataset of the space (default: the space's first, e.g. cora, cifar10)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the benchmark tables (nb201, nb101; e.g. ../shared/data)")
+    p.add_argument("--trainables", default=default_trainables, metavar="A,B",
+                   help=f"generators to study, comma-separated (default: {default_trainables})")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="seeds per condition (default: the preset's); seeds 0..N-1, shared by every method "
+                        "so comparisons are paired")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="F",
+                   help="GPU share per trial, e.g. 0.25 packs 4 trials per GPU (default: 0, CPU)")
+    p.add_argument("--out", default="results", metavar="DIR",
+                   help="store root; the study's report goes to DIR/studies/<name>/ (default: results)")
+    p.add_argument("--name", help="study name (default: <study>-<preset>-<space>-<dataset>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue parts a previous run left unfinished (finished parts are always kept)")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild the report from the store without running anything")
+    p.add_argument("--no-wandb", action="store_true", help="no W&B runs (default: offline runs, one group per study)")
+    p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--quiet", action="store_true", help="no Tune progress tables")
+    return p
+
+
+def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, int]) -> Setup:
+    """Validate the shared arguments; raises :class:`SpecError` with one line."""
+    from trainables import REGISTRY
+    from trainables.spaces import SPACES
+
+    space = args.space
+    if space not in SPACES and not space.endswith((".yaml", ".yml")):
+        raise SpecError(f"--space must be one of {', '.join(SPACES)} or a table spec .yaml, got {space!r}")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise SpecError(f"--data-dir {args.data_dir} is not a directory")
+    names = tuple(t.strip() for t in args.trainables.split(",") if t.strip())
+    if not names:
+        raise SpecError("--trainables names no trainable")
+    for t in names:
+        if t not in REGISTRY or t in ("toy", "baseline"):
+            known = sorted(set(REGISTRY) - {"toy", "baseline"})
+            raise SpecError(f"--trainables: unknown generator {t!r}; expected some of {', '.join(known)}")
+    if len(set(names)) != len(names):
+        raise SpecError("--trainables names a generator twice")
+    n_seeds = preset_seeds[args.preset] if args.seeds is None else args.seeds
+    if n_seeds < 1:
+        raise SpecError(f"--seeds must be at least 1, got {n_seeds}")
+    if not (args.gpus_per_trial >= 0 and (args.gpus_per_trial <= 1 or float(args.gpus_per_trial).is_integer())):
+        raise SpecError(f"--gpus-per-trial must be a fraction in [0, 1] or a whole number, got {args.gpus_per_trial}")
+    dataset = args.dataset
+    space_tag = Path(space).stem if space.endswith((".yaml", ".yml")) else space
+    name = args.name or "-".join(x for x in (study_kind, args.preset, space_tag, dataset) if x)
+    return Setup(study=name, preset=args.preset, space=space, dataset=dataset, data_dir=args.data_dir,
+                 trainables=names, seeds=tuple(range(n_seeds)), gpus_per_trial=float(args.gpus_per_trial),
+                 out=Path(args.out).expanduser().absolute(), resume=args.resume, wandb=not args.no_wandb,
+                 report_only=args.report_only, address=args.address, quiet=args.quiet)
+
+
+def part_spec(s: Setup, part: str, trainable: str, config: Mapping[str, Any], *,
+              grid: Mapping[str, Sequence[Any]] | None = None, metric: str | Sequence[str] = "top5_pct",
+              mode: str | Sequence[str] = "max", query_budget: int | None = None, **more: Any) -> StudySpec:
+    """The :class:`StudySpec` of one part (named ``<study>-<part>``), with the study's shared
+    settings: seeds, resources, store, W&B group = the study."""
+    from orchestrator.spec import Objective, Resources, WandbSpec
+
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    modes = [mode] * len(metrics) if isinstance(mode, str) else list(mode)
+    return StudySpec(
+        name=f"{s.study}-{part}", trainable=trainable, config=dict(config), grid=dict(grid or {}),
+        seeds=s.seeds, objectives=tuple(Objective(m, o) for m, o in zip(metrics, modes)),
+        query_budget=query_budget, resources=Resources(cpu=1.0, gpu=s.gpus_per_trial), storage=str(s.out),
+        wandb=WandbSpec(enabled=s.wandb, group=s.study), **more)
+
+
+def trainable_config(name: str, preset: str) -> dict[str, Any]:
+    """A generator's model/training config for ``preset`` (its module's ``PRESETS``)."""
+    import importlib
+
+    from trainables import REGISTRY
+
+    module = importlib.import_module(REGISTRY[name].split(":")[0])
+    presets = getattr(module, "PRESETS", None)
+    if not presets or preset not in presets:
+        raise SpecError(f"trainable {name!r} defines no {preset!r} preset (PRESETS in {module.__name__})")
+    return dict(presets[preset])
+
+
+# ----------------------------------------------------------------------------- running
+def plan(parts: Sequence[Part], s: Setup) -> list[tuple[Part, str]]:
+    """``(part, action)`` with action ``run``, ``resume`` or ``keep``; raises :class:`SpecError`
+    — before anything starts — for a part that cannot go on."""
+    from orchestrator.run import preflight
+    from orchestrator.store import Store
+
+    names = [p.name for p in parts]
+    if len(set(names)) != len(names):
+        raise SpecError("two parts of the study share a name")  # a bug in the study script
+    store = Store(s.out)
+    out = []
+    for part in parts:
+        p = preflight(part.spec, resume=True)  # same spec if it exists; trainable accepts the config
+        if not (p.experiment_path.exists() or store.has_study(part.name)):
+            out.append((part, "run"))
+        elif finished(store, part.spec):
+            out.append((part, "keep"))
+        elif s.resume:
+            out.append((part, "resume"))
+        else:
+            raise SpecError(f"part {part.name} of study {s.study} is unfinished in {s.out}; pass --resume "
+                            "to continue it")
+    return out
+
+
+def finished(store, spec: StudySpec) -> bool:
+    """Whether every trial of ``spec`` has a finished row in ``store``."""
+    if not store.has_study(spec.name):
+        return False
+    rows = store.read("trials", studies=[spec.name]).select(["status"]).to_pylist()
+    return sum(r["status"] == "TERMINATED" for r in rows) >= spec.num_trials
+
+
+def run_parts(planned: Sequence[tuple[Part, str]], s: Setup) -> int:
+    """Run the parts that need it; returns the number of errored trials."""
+    from orchestrator.run import run_study
+
+    errored = 0
+    todo = [(p, a) for p, a in planned if a != "keep"]
+    kept = len(planned) - len(todo)
+    if kept:
+        print(f"{kept} of {len(planned)} parts already finished in the store: kept", flush=True)
+    for i, (part, action) in enumerate(todo, 1):
+        print(f"[{i}/{len(todo)}] {part.name}: {part.spec.num_trials} trials", flush=True)
+        result = run_study(part.spec, resume=action == "resume", address=s.address, verbose=0 if s.quiet else 1)
+        if s.quiet:
+            print("  " + result.summary(), flush=True)
+        errored += result.errored
+    return errored
+
+
+# ----------------------------------------------------------------------------- manifest
+def write_manifest(s: Setup, parts: Sequence[Part], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``parts`` into the study's manifest (atomically) and return it."""
+    path = s.folder / MANIFEST
+    manifest = read_manifest(s.folder) if path.exists() else {"study": s.study, "parts": []}
+    entries = {e["name"]: e for e in manifest["parts"]}
+    for part in parts:
+        entries[part.name] = part.manifest_entry()
+    manifest.update(study=s.study, settings=_merged_settings(manifest.get("settings", {}), settings),
+                    parts=[entries[k] for k in sorted(entries)])
+    write_text(path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    return manifest
+
+
+def _merged_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings of all runs: lists (levels, trainables…) are unions, in first-seen order."""
+    merged = dict(old)
+    for k, v in new.items():
+        if isinstance(v, list) and isinstance(merged.get(k), list):
+            merged[k] = merged[k] + [x for x in v if x not in merged[k]]
+        elif isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _merged_settings(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise SpecError(f"no study at {folder} (no {MANIFEST}); run the study first, or check --out/--name")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise SpecError(f"{path} is not valid JSON ({exc})") from None
+
+
+def trials_frame(s: Setup, manifest: Mapping[str, Any]) -> "pd.DataFrame":
+    """Finished trials of every part, one row each, with ``method``/``role``/``tag/…`` columns."""
+    import pandas as pd
+
+    from orchestrator.store import Store
+
+    parts = {e["name"]: e for e in manifest["parts"]}
+    store = Store(s.out)
+    present = [n for n in parts if store.has_study(n)]
+    if not present:
+        return pd.DataFrame()
+    df = store.read_pandas("trials", studies=present)
+    df = df[df["status"] == "TERMINATED"].copy()
+    df["part"] = df["study"].astype(str)
+    df["method"] = df["part"].map(lambda n: parts[n]["method"])
+    df["role"] = df["part"].map(lambda n: parts[n]["role"])
+    for tag in sorted({t for e in parts.values() for t in e["tags"]}):
+        df[f"tag/{tag}"] = df["part"].map(lambda n, t=tag: parts[n]["tags"].get(t))
+    return df.sort_values(["part", "config_id", "seed"], kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- report files
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file in the same folder + rename)."""
+    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class Report:
+    """The study's report folder: tables (Parquet + CSV), figures (PNG + SVG), ``report.md``.
+
+    Every file is written atomically and deterministically (no timestamps, fixed SVG ids), so a
+    report rebuilt from the same store is byte-identical.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.lines: list[str] = []
+        self.tables: dict[str, "pd.DataFrame"] = {}
+        self.figures: list[Path] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def table(self, name: str, frame: "pd.DataFrame") -> str:
+        """Save ``frame`` as ``tables/<name>.parquet`` and ``.csv``; returns the relative CSV path."""
+        frame = frame.reset_index(drop=True)
+        self.tables[name] = frame
+        _atomic(self.folder / "tables" / f"{name}.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        _atomic(self.folder / "tables" / f"{name}.csv", lambda tmp: frame.to_csv(tmp, index=False))
+        return f"tables/{name}.csv"
+
+    def figure(self, name: str, fig: "Figure") -> str:
+        """Save ``fig`` as ``figures/<name>.png`` and ``.svg``; returns the relative PNG path."""
+        import matplotlib
+        import matplotlib.pyplot as plt
+
+        with matplotlib.rc_context({"svg.hashsalt": "gnas-report"}):
+            _atomic(self.folder / "figures" / f"{name}.png",
+                    lambda tmp: fig.savefig(tmp, format="png", dpi=130, metadata={"Software": None}))
+            _atomic(self.folder / "figures" / f"{name}.svg",
+                    lambda tmp: fig.savefig(tmp, format="svg", metadata={"Date": None, "Creator": None}))
+        plt.close(fig)
+        self.figures.append(self.folder / "figures" / f"{name}.png")
+        return f"figures/{name}.png"
+
+    def write(self) -> Path:
+        path = self.folder / "report.md"
+        write_text(path, "\n".join(self.lines).rstrip() + "\n")
+        return path
+
+
+def log_report_to_wandb(s: Setup, report: Report) -> None:
+    """The report's tables and figures as one W&B run in the study's group (offline unless
+    ``WANDB_MODE=online``). Never fails the study: a W&B problem is one warning line."""
+    try:
+        import wandb
+
+        mode = os.environ.get("WANDB_MODE", "offline")
+        directory = s.out / "wandb" / s.study
+        directory.mkdir(parents=True, exist_ok=True)
+        settings = wandb.Settings(silent=True, console="off", disable_git=True, x_disable_stats=True)
+        run = wandb.init(project="gnas", group=s.study, job_type="report", name=f"{s.study}-report",
+                         mode=mode, dir=str(directory), settings=settings, reinit="create_new")
+        run.log({name: wandb.Table(dataframe=frame) for name, frame in report.tables.items()})
+        run.log({f"figure/{p.stem}": wandb.Image(str(p)) for p in report.figures})
+        run.finish()
+    except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished study
+        print(f"warning: W&B logging of the report failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: str,
+         preset_seeds: Mapping[str, int],
+         build: Callable[[Setup, argparse.Namespace], tuple[list[Part], dict[str, Any]]],
+         report: Callable[[Setup, dict[str, Any], Report], None]) -> int:
+    """Run a study script: ``build`` returns its parts and settings (validating the study's own
+    options, raising :class:`SpecError`); ``report`` fills the :class:`Report` from the store."""
+    args = p.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        s = setup(args, study_kind, preset_seeds)
+        if s.report_only:
+            manifest = read_manifest(s.folder)
+            errored = 0
+        else:
+            parts, settings = build(s, args)
+            planned = plan(parts, s)
+            manifest = write_manifest(s, parts, {"preset": s.preset, "space": s.space, **settings})
+            errored = run_parts(planned, s)
+        rep = Report(s.folder)
+        report(s, manifest, rep)
+        path = rep.write()
+        if s.wandb:
+            log_report_to_wandb(s, rep)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"report: {path}  ({time.perf_counter() - started:.0f} s)")
+    if not s.report_only:
+        print(scale_up_hint(s, p.prog))
+    return EXIT_TRIALS_FAILED if errored else EXIT_OK
+
+
+def scale_up_hint(s: Setup, prog: str) -> str:
+    if s.preset == "full":
+        return f"store: {s.out} (cost per part: orchestrator.store.Store('{s.out}').cost_ledger())"
+    return (f"to scale up: python {prog} --preset full --gpus-per-trial 0.25 --address auto  "
+            "(on a Ray cluster; see cluster/README.md), or --seeds N for more seeds here")
+
+
+# ----------------------------------------------------------------------------- statistics
+SHARE_METRICS = ("validity", "uniqueness", "novelty", "heldout_hit_pct", "top1_pct", "top5_pct", "top10_pct")
+
+
+def summarise(frame: "pd.DataFrame", by: Sequence[str], metrics: Sequence[str]) -> "pd.DataFrame":
+    """Mean and 95 % CI over seeds of each metric, per group: the tidy table behind a plot.
+
+    One row per (group, metric) with ``mean``, ``lo``, ``hi``, ``n`` (seeds) and ``ci``
+    (``t`` or ``bootstrap``, see :func:`trainables.stats.seed_ci`). Intervals of shares
+    (:data:`SHARE_METRICS`, and ``top…_pct@field``) are clipped to [0, 1], where the truth lies.
+    """
+    import pandas as pd
+
+    from trainables.stats import seed_ci
+
+    rows = []
+    if frame.empty:
+        return pd.DataFrame(columns=[*by, "metric", "mean", "lo", "hi", "n", "ci"])
+    for key, g in frame.groupby(list(by), sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for m in metrics:
+            if m not in g:
+                continue
+            ci = seed_ci(g.sort_values("seed")[m].astype(float).tolist())
+            if m.split("@")[0] in SHARE_METRICS:
+                ci["lo"], ci["hi"] = max(ci["lo"], 0.0), min(ci["hi"], 1.0)
+            rows.append({**dict(zip(by, key)), "metric": m, "mean": ci["mean"], "lo": ci["lo"],
+                         "hi": ci["hi"], "n": ci["n"], "ci": ci["method"]})
+    return pd.DataFrame(rows)
+
+
+def paired(frame: "pd.DataFrame", method_a: str, method_b: str, metric: str,
+           where: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`trainables.stats.paired_difference` of two methods' ``metric`` on shared seeds,
+    restricted to the rows matching ``where`` (column → value)."""
+    from trainables.stats import paired_difference
+
+    sel = frame
+    for col, value in where.items():
+        sel = sel[sel[col] == value]
+    a = sel[sel["method"] == method_a].set_index("seed")[metric]
+    b = sel[sel["method"] == method_b].set_index("seed")[metric]
+    seeds = sorted(set(a.index) & set(b.index))
+    return paired_difference(a.loc[seeds].astype(float).tolist(), b.loc[seeds].astype(float).tolist())
+
+
+def fmt_ci(row: Mapping[str, Any], scale: float = 1.0, digits: int = 2) -> str:
+    """``mean [lo, hi]`` (or just the mean with one seed)."""
+    m = row["mean"] * scale
+    if not math.isfinite(m):
+        return "—"
+    if not (math.isfinite(row["lo"]) and math.isfinite(row["hi"])):
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} [{row['lo'] * scale:.{digits}f}, {row['hi'] * scale:.{digits}f}]"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return lines
