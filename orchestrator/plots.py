@@ -103,8 +103,6 @@ def heatmap(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: Sequence[str
     im = ax.imshow(m, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(cols)), labels=cols, rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), labels=rows, fontsize=8)
-    finite = m[np.isfinite(m)]
-    mid = (np.nanmin(finite) + np.nanmax(finite)) / 2 if finite.size else 0.0
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
             if not np.isfinite(m[i, j]):
@@ -114,7 +112,7 @@ def heatmap(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: Sequence[str
             if np.isfinite(lo[i, j]) and np.isfinite(hi[i, j]):
                 text += f"\n[{lo[i, j] * scale:.{digits}f}, {hi[i, j] * scale:.{digits}f}]"
             ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                    color="black" if m[i, j] > mid else "white")
+                    color="black" if im.norm(m[i, j]) > 0.6 else "white")  # readable on both ends
     for i, j in (diagonal or {}).items():
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
     fig.colorbar(im, ax=ax, label=cbar, shrink=0.85)

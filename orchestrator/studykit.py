@@ -169,7 +169,8 @@ def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, 
 
 def part_spec(s: Setup, part: str, trainable: str, config: Mapping[str, Any], *,
               grid: Mapping[str, Sequence[Any]] | None = None, metric: str | Sequence[str] = "top5_pct",
-              mode: str | Sequence[str] = "max", query_budget: int | None = None, **more: Any) -> StudySpec:
+              mode: str | Sequence[str] = "max", query_budget: int | None = None,
+              seeds: Sequence[int] | None = None, **more: Any) -> StudySpec:
     """The :class:`StudySpec` of one part (named ``<study>-<part>``), with the study's shared
     settings: seeds, resources, store, W&B group = the study."""
     from orchestrator.spec import Objective, Resources, WandbSpec
@@ -178,7 +179,7 @@ def part_spec(s: Setup, part: str, trainable: str, config: Mapping[str, Any], *,
     modes = [mode] * len(metrics) if isinstance(mode, str) else list(mode)
     return StudySpec(
         name=f"{s.study}-{part}", trainable=trainable, config=dict(config), grid=dict(grid or {}),
-        seeds=s.seeds, objectives=tuple(Objective(m, o) for m, o in zip(metrics, modes)),
+        seeds=tuple(seeds) if seeds is not None else s.seeds, objectives=tuple(Objective(m, o) for m, o in zip(metrics, modes)),
         query_budget=query_budget, resources=Resources(cpu=1.0, gpu=s.gpus_per_trial), storage=str(s.out),
         wandb=WandbSpec(enabled=s.wandb, group=s.study), **more)
 
@@ -390,9 +391,12 @@ def log_report_to_wandb(s: Setup, report: Report) -> None:
 def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: str,
          preset_seeds: Mapping[str, int],
          build: Callable[[Setup, argparse.Namespace], tuple[list[Part], dict[str, Any]]],
-         report: Callable[[Setup, dict[str, Any], Report], None]) -> int:
+         report: Callable[[Setup, dict[str, Any], Report], None],
+         follow_up: Callable[[Setup, argparse.Namespace, dict[str, Any]], list[Part]] | None = None) -> int:
     """Run a study script: ``build`` returns its parts and settings (validating the study's own
-    options, raising :class:`SpecError`); ``report`` fills the :class:`Report` from the store."""
+    options, raising :class:`SpecError`); ``report`` fills the :class:`Report` from the store.
+    ``follow_up``, when given, returns parts that depend on the first parts' results (e.g.
+    re-seeding a search's winners); they run after them, planned and merged the same way."""
     args = p.parse_args(argv)
     started = time.perf_counter()
     try:
@@ -405,6 +409,11 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
             planned = plan(parts, s)
             manifest = write_manifest(s, parts, {"preset": s.preset, "space": s.space, **settings})
             errored = run_parts(planned, s)
+            if follow_up is not None:
+                more = follow_up(s, args, manifest)
+                planned = plan(more, s)
+                manifest = write_manifest(s, more, {})
+                errored += run_parts(planned, s)
         rep = Report(s.folder)
         report(s, manifest, rep)
         path = rep.write()

@@ -118,3 +118,106 @@ def test_nb201_offers_the_low_fidelity_kind(shared_data, tmp_path):
     assert gen.num_trials == (1 + 3 * 3 + 1) * 3 and gen.query_budget == 100
     assert [p.method for p in parts] == ["gnn2gnn", "graphpnas", "references"]
     assert not tmp_path.joinpath("studies").exists()  # building parts writes nothing
+
+
+# ----------------------------------------------------------------------------- generalisation
+@pytest.fixture(scope="module")
+def generalisation(tmp_path_factory):
+    out = tmp_path_factory.mktemp("generalisation")
+    args = ["--preset", "smoke", "--sources", "cora,citeseer", "--quiet", "--out", str(out)]
+    code = study("generalisation").main(args)  # W&B on (offline, as in CI): one group per study
+    return out, out / "studies" / "generalisation-smoke-nbgraph", code, args
+
+
+def test_generalisation_smoke_scores_every_target_with_the_diagonal_in_dataset(generalisation):
+    out, folder, code, _ = generalisation
+    assert code == 0
+    from trainables.spaces.nbgraph import DATASETS
+
+    trials = pd.read_parquet(folder / "tables" / "trials.parquet")
+    tidy = pd.read_parquet(folder / "tables" / "tidy.parquet")
+    assert len(trials) == 2 * 2 * 2 and len(tidy) == len(trials) * len(DATASETS)
+    diag = tidy[tidy["source"] == tidy["target"]].set_index("trial_id")["top5_pct"]
+    assert (diag == trials.set_index("trial_id").loc[diag.index, "top5_pct"]).all()
+    cora = trials[trials["config/dataset"] == "cora"]
+    off = tidy[(tidy["source"] == "cora") & (tidy["target"] == "pubmed")].set_index("trial_id")["acc_best"]
+    assert (off == cora.set_index("trial_id").loc[off.index, "acc_best@pubmed/test/final"]).all()
+    tau = pd.read_csv(folder / "tables" / "task_correlation.csv")
+    assert len(tau) == len(DATASETS) ** 2 and (tau.loc[tau["a"] == tau["b"], "kendall_tau"] == 1.0).all()
+    for f in ("transfer_gnn2gnn", "transfer_graphpnas", "task_correlation"):
+        assert (folder / "figures" / f"{f}.png").stat().st_size > 10_000
+    report = (folder / "report.md").read_text()
+    assert "## gnn2gnn" in report and "Transfer gap" in report
+    runs = list((out / "wandb" / "generalisation-smoke-nbgraph").glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and b"generalisation-smoke-nbgraph" in runs[0].read_bytes()  # the report's run
+
+
+def test_generalisation_report_only_is_identical(generalisation):
+    out, folder, _, args = generalisation
+    before = report_files(folder)
+    assert study("generalisation").main([*args, "--report-only", "--no-wandb"]) == 0
+    assert report_files(folder) == before
+
+
+def test_nb201_transfer_targets_are_its_three_datasets(shared_data):
+    assert study("generalisation").datasets("nb201", str(shared_data)) == [
+        ("cifar10", "cifar10/test/200"), ("cifar100", "cifar100/test/200"), ("imagenet16", "imagenet16/test/200")]
+
+
+# ----------------------------------------------------------------------------- ablation
+@pytest.fixture(scope="module")
+def ablation(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ablation")
+    args = ["--preset", "smoke", "--no-wandb", "--quiet", "--out", str(out)]
+    return out, out / "studies" / "ablation-smoke-nbgraph", study("ablation").main(args), args
+
+
+def test_ablation_smoke_searches_then_reseeds_winner_against_default(ablation):
+    out, folder, code, _ = ablation
+    assert code == 0
+    a = study("ablation")
+    trials = pd.read_parquet(folder / "tables" / "trials.parquet")
+    search = trials[trials["tag/stage"] == "search"]
+    reseed = trials[trials["tag/stage"] == "reseed"]
+    assert search["config_id"].nunique() == a.SAMPLES["smoke"] and (search["seed"] == 0).all()
+    assert sorted(reseed["config/variant"].unique()) == ["best-1", "default"]
+    assert sorted(reseed["seed"].unique()) == [a.RESEED_BASE, a.RESEED_BASE + 1]  # never a search seed
+    configs = pd.read_csv(folder / "tables" / "search_configs.csv")
+    best = configs.sort_values("top5_pct", ascending=False).iloc[0]
+    winner = reseed[reseed["config/variant"] == "best-1"].iloc[0]
+    for p in ("lambda_adv", "w_val", "tau", "noise_dim"):
+        assert winner[f"config/{p}"] == pytest.approx(best[p])  # stage 2 re-runs stage 1's best
+    imp = pd.read_csv(folder / "tables" / "importances.csv")
+    assert set(imp["param"]) == {p.name for p in a.SPACES["gnn2gnn"]["params"]}
+    assert imp["importance"].sum() == pytest.approx(1.0)
+    report = (folder / "report.md").read_text()
+    assert "## Re-seeded winners (fresh seeds)" in report and "**best-1** " in report
+    assert (folder / "figures" / "importances.png").is_file()
+
+
+def test_ablation_report_only_is_identical(ablation):
+    out, folder, _, args = ablation
+    before = report_files(folder)
+    assert study("ablation").main([*args, "--report-only"]) == 0
+    assert report_files(folder) == before
+
+
+def test_ablation_multi_objective_searches_query_use_with_nsga2(tmp_path):
+    a = study("ablation")
+    args = a.parser().parse_args(["--preset", "local", "--objective", "multi", "--out", str(tmp_path)])
+    from orchestrator import search, studykit
+
+    (part,), settings = a.build(studykit.setup(args, "ablation", a.SEEDS), args)
+    spec = part.spec
+    assert spec.multi_objective and [o.metric for o in spec.objectives] == ["top5_pct", "queries"]
+    assert "n_labelled" in {p.name for p in spec.search} and spec.scheduler_kind == "fifo"
+    assert type(search.search_algorithm(spec).searcher._sampler).__name__ == "NSGAIISampler"
+    bad = a.parser().parse_args(["--trainables", "graphpnas", "--objective", "multi", "--out", str(tmp_path)])
+    with pytest.raises(studykit.SpecError, match="spends its whole budget"):
+        a.build(studykit.setup(bad, "ablation", a.SEEDS), bad)
+
+
+def test_pareto_mask_keeps_exactly_the_non_dominated():
+    a = study("ablation")
+    pts = [[0.3, 50], [0.2, 20], [0.1, 20], [0.3, 60], [float("nan"), 10]]
+    assert a.pareto_mask(pts, ["max", "min"]) == [True, True, False, False, False]

@@ -1,0 +1,273 @@
+"""Loss-weight and noise ablation: Optuna searches one generator's knobs, winners are re-seeded.
+
+Stage 1 — search (through the orchestrator: Ray Tune + Optuna, every suggestion run on the
+search seeds and averaged): single-objective (top-5 % share, TPE, ASHA stops weak trials early
+when the generator reports the metric every epoch) or multi-objective (top-5 % share vs queries
+spent, NSGA-II).
+Stage 2 — re-seeding: the best configs (single) or the Pareto configs (multi) and the
+generator's default config run again on fresh seeds; a winner is only a winner if it beats the
+default on seeds the search never saw (paired comparison).
+
+Output in ``<out>/studies/<name>/``: ``report.md``; Optuna parameter importances (fANOVA,
+computed from the store's trials); the Pareto front (multi); re-seeded results with 95 % CIs;
+the tables behind them.
+
+Presets: smoke (CI), local (default, ≤ 10 min on 2 CPU cores), full (a GPU cluster).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any, Sequence
+
+from orchestrator import plots, studykit as kit
+from orchestrator.spec import SchedulerSpec, SearchParam, SpecError
+
+SEEDS = {"smoke": 1, "local": 2, "full": 3}  # search seeds per suggestion
+SAMPLES = {"smoke": 3, "local": 10, "full": 100}  # Optuna suggestions
+RESEED = {"smoke": 2, "local": 3, "full": 10}  # fresh seeds for the winners
+WINNERS = {"smoke": 1, "local": 2, "full": 3}  # configs re-seeded (single objective)
+BUDGET = {"smoke": 30, "local": 100, "full": 100}
+SAMPLES_PER_TRIAL = {"smoke": 100, "local": 500, "full": 1000}
+RESEED_BASE = 1000  # re-seeding seeds start here: disjoint from any search seed
+
+# What the study searches, per generator: loss weights, noise/temperature, and (multi-objective)
+# the knob that sets its query use.
+SPACES: dict[str, dict[str, Any]] = {
+    "gnn2gnn": {
+        "params": [
+            SearchParam("lambda_adv", "float", 0.0, 1.0),
+            SearchParam("w_val", "float", 0.1, 10.0, log=True),
+            SearchParam("w_entropy", "float", 0.0, 2.0),
+            SearchParam("tau", "float", 0.05, 2.0, log=True),
+            SearchParam("noise_dim", "categorical", choices=(4, 16, 64)),
+            SearchParam("good_top_pct", "float", 5.0, 50.0),
+        ],
+        "queries": SearchParam("n_labelled", "int", 10, 100),
+        "asha": True,  # reports top5_pct every epoch
+    },
+    "graphpnas": {
+        "params": [
+            SearchParam("node_weight", "float", 0.1, 2.0, log=True),
+            SearchParam("temperature", "float", 0.5, 2.0),
+            SearchParam("elite_size", "int", 3, 20),
+            SearchParam("entropy_weight", "float", 0.0, 0.1),
+            SearchParam("reward", "categorical", choices=("rank", "cdf", "uniform")),
+        ],
+        "queries": None,  # spends its whole budget by design
+        "asha": False,  # reports top5_pct only at the end
+    },
+}
+OBJECTIVES = {"single": (["top5_pct"], ["max"]), "multi": (["top5_pct", "queries"], ["max", "min"])}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = kit.parser(
+        "studies/ablation.py", __doc__.split("\n\n")[0], default_trainables="gnn2gnn",
+        presets_help="smoke: 3 suggestions × 1 seed, winner re-seeded on 2 (CI); local: 10 suggestions × "
+                     "2 seeds, 2 winners re-seeded on 3; full: 100 × 3, 3 winners on 10.",
+        epilog="examples:\n  python studies/ablation.py\n  python studies/ablation.py --objective multi\n"
+               "  python studies/ablation.py --trainables graphpnas --space nb201 --data-dir ../shared/data")
+    p.add_argument("--objective", choices=tuple(OBJECTIVES), default="single",
+                   help="single: top-5 %% share (TPE + ASHA); multi: top-5 %% share vs queries (NSGA-II)")
+    p.add_argument("--samples", type=int, metavar="N", help="Optuna suggestions (default: the preset's)")
+    return p
+
+
+def _generator(s: kit.Setup) -> str:
+    if len(s.trainables) != 1:
+        raise SpecError("--trainables: an ablation studies one generator at a time")
+    t = s.trainables[0]
+    if t not in SPACES:
+        raise SpecError(f"no ablation search space for {t!r}; expected one of {', '.join(SPACES)}")
+    return t
+
+
+def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[str, Any]]:
+    t = _generator(s)
+    space = SPACES[t]
+    samples = SAMPLES[s.preset] if args.samples is None else args.samples
+    if samples < 2:
+        raise SpecError(f"--samples must be at least 2, got {samples}")
+    params = list(space["params"])
+    if args.objective == "multi":
+        if space["queries"] is None:
+            raise SpecError(f"--objective multi: {t} always spends its whole budget; nothing trades queries")
+        params.append(space["queries"])
+    config = {**s.benchmark(), "n_samples": SAMPLES_PER_TRIAL[s.preset], **kit.trainable_config(t, s.preset)}
+    config = {k: v for k, v in config.items() if k not in {p.name for p in params}}
+    metrics, modes = OBJECTIVES[args.objective]
+    scheduler = SchedulerSpec(kind="fifo")
+    if args.objective == "single" and space["asha"]:
+        epochs = int(config.get("epochs") or _default(t, "epochs"))
+        scheduler = SchedulerSpec(kind="asha", max_t=epochs, grace_period=max(1, epochs // 3))
+    spec = kit.part_spec(s, f"{t}-search", t, config, metric=metrics, mode=modes, search=tuple(params),
+                         samples=samples, scheduler=scheduler, query_budget=BUDGET[s.preset])
+    settings = {"trainable": t, "objective": args.objective, "metrics": metrics, "modes": modes,
+                "params": [p.name for p in params], "samples": samples, "search_seeds": list(s.seeds),
+                "query_budget": BUDGET[s.preset], "scheduler": scheduler.kind,
+                "reseed_seeds": [RESEED_BASE + i for i in range(RESEED[s.preset])]}
+    return [kit.Part(spec, t, tags={"stage": "search"})], settings
+
+
+def _default(trainable: str, key: str) -> Any:
+    import importlib
+
+    from trainables import REGISTRY
+
+    return importlib.import_module(REGISTRY[trainable].split(":")[0]).DEFAULTS[key]
+
+
+def config_means(frame, params: list[str], metrics: list[str]):
+    """Per searched config (its seeds pooled): the params and the mean of each objective."""
+    cols = {f"config/{p}": p for p in params}
+    grouped = frame.groupby("config_id", sort=True)
+    means = grouped[metrics].mean()
+    first = grouped[list(cols)].first().rename(columns=cols)
+    return first.join(means).join(grouped.size().rename("seeds")).reset_index()
+
+
+def pareto_mask(values, modes: list[str]) -> list[bool]:
+    """Non-dominated rows of ``values`` (n × k) under ``modes`` (max/min per column)."""
+    sign = [1.0 if m == "max" else -1.0 for m in modes]
+    pts = [[s * v for s, v in zip(sign, row)] for row in values]
+    out = []
+    for i, p in enumerate(pts):
+        dominated = any(all(q[k] >= p[k] for k in range(len(p))) and any(q[k] > p[k] for k in range(len(p)))
+                        for j, q in enumerate(pts) if j != i)
+        out.append(not dominated and all(math.isfinite(x) for x in p))
+    return out
+
+
+def winners(s: kit.Setup, manifest: dict[str, Any]):
+    """The configs stage 2 re-seeds, as ``{variant name: params}`` (deterministic)."""
+    st = manifest["settings"]
+    frame = kit.trials_frame(s, {"parts": [e for e in manifest["parts"] if e["tags"].get("stage") == "search"]})
+    if frame.empty:
+        raise SpecError("the search finished no trial; nothing to re-seed")
+    means = config_means(frame, st["params"], st["metrics"])
+    if st["objective"] == "single":
+        means = means.sort_values([st["metrics"][0], "config_id"], ascending=[st["modes"][0] == "min", True])
+        chosen = means.head(WINNERS[s.preset])
+    else:
+        chosen = means[pareto_mask(means[st["metrics"]].to_numpy(), st["modes"])]
+    return {f"best-{i + 1}": {p: _plain(r[p]) for p in st["params"]}
+            for i, (_, r) in enumerate(chosen.iterrows())}
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def follow_up(s: kit.Setup, args: argparse.Namespace, manifest: dict[str, Any]) -> list[kit.Part]:
+    st = manifest["settings"]
+    t = st["trainable"]
+    config = {**s.benchmark(), "n_samples": SAMPLES_PER_TRIAL[s.preset], **kit.trainable_config(t, s.preset)}
+    variants = {"default": {}, **winners(s, manifest)}
+    spec = kit.part_spec(s, f"{t}-reseed", t, config, variants=variants, seeds=st["reseed_seeds"],
+                         metric=st["metrics"], mode=st["modes"], query_budget=st["query_budget"])
+    return [kit.Part(spec, t, tags={"stage": "reseed"})]
+
+
+def importances(frame, params: list[str], metric: str, mode: str) -> dict[str, float]:
+    """Optuna's fANOVA importances of the searched params for ``metric``, from the store's trials
+    (one Optuna trial per config, its seeds averaged)."""
+    import optuna
+
+    from orchestrator.spec import thaw
+
+    spec_params = {p.name: p for p in _all_params()}
+    means = config_means(frame, params, [metric]).dropna(subset=[metric])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if mode == "max" else "minimize")
+    for _, r in means.iterrows():
+        dists = {p: spec_params[p].distribution() for p in params}
+        values = {p: (thaw(r[p]) if spec_params[p].type == "categorical" else
+                      int(r[p]) if spec_params[p].type == "int" else float(r[p])) for p in params}
+        study.add_trial(optuna.trial.create_trial(params=values, distributions=dists, value=float(r[metric])))
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+
+
+def _all_params() -> list[SearchParam]:
+    return [p for sp in SPACES.values() for p in [*sp["params"], *([sp["queries"]] if sp["queries"] else [])]]
+
+
+def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
+    import pandas as pd
+
+    st = manifest["settings"]
+    frame = kit.trials_frame(s, manifest)
+    objective = " vs ".join(f"{m} ({o})" for m, o in zip(st["metrics"], st["modes"]))
+    rep.add(f"# Ablation study `{s.study}` — {st['trainable']}", "",
+            f"Space **{st['space']}**. Optuna searched {', '.join(f'`{p}`' for p in st['params'])} over "
+            f"{st['samples']} suggestions × {len(st['search_seeds'])} seed(s), objective {objective}, "
+            f"scheduler {st['scheduler']}; every trial spends at most {st['query_budget']} queries. "
+            f"Winners were then re-run with the default config on {len(st['reseed_seeds'])} fresh seeds "
+            f"({st['reseed_seeds'][0]}…). Preset: {st['preset']}.", "")
+    if frame.empty:
+        rep.add("No finished trials in the store yet.")
+        return
+    search = frame[frame["tag/stage"] == "search"]
+    reseed = frame[frame["tag/stage"] == "reseed"]
+    rep.table("trials", frame)
+    means = config_means(search, st["params"], st["metrics"])
+    rep.table("search_configs", means)
+    metric, mode = st["metrics"][0], st["modes"][0]
+    rep.add("## Parameter importances (fANOVA)", "")
+    try:
+        imp = importances(search, st["params"], metric, mode)
+    except (RuntimeError, ValueError) as exc:  # too few configs or no spread
+        rep.add(f"Not computable from {len(means)} configs ({exc}).", "")
+    else:
+        rep.table("importances", pd.DataFrame({"param": list(imp), "importance": list(imp.values())}))
+        fig = plots.bars(list(imp), list(imp.values()), xlabel=f"importance for {metric} (fraction of variance)",
+                         title=f"{st['trainable']}: which knobs matter ({len(means)} configs)")
+        rep.add(f"![importances]({rep.figure('importances', fig)})", "",
+                *kit.markdown_table(["param", "importance"], [[k, f"{v:.3f}"] for k, v in imp.items()]), "")
+    if st["objective"] == "multi":
+        mask = pareto_mask(means[st["metrics"]].to_numpy(), st["modes"])
+        fig = plots.pareto(means, means[mask], x=st["metrics"][1], y=metric, xlabel="benchmark queries spent",
+                           ylabel="generated archs in the top 5 % (%)", y_scale=100.0,
+                           title=f"{st['trainable']}: top-5 % share vs queries (search configs)")
+        rep.add("## Pareto front", "", f"![pareto]({rep.figure('pareto', fig)})", "")
+    if reseed.empty:
+        rep.add("## Re-seeded winners", "", "Not run yet.")
+        return
+    summary = kit.summarise(reseed.rename(columns={"config/variant": "variant"}), ["variant"],
+                            list(dict.fromkeys([*st["metrics"], "acc_best", "uniqueness", "queries"])))
+    rep.table("reseeded", summary)
+    rows = []
+    params = {e: e for e in st["params"]}
+    for variant, g in reseed.groupby("config/variant", sort=True):
+        cell = {r["metric"]: r for _, r in summary[summary["variant"] == variant].iterrows()}
+        first = g.iloc[0]
+        knobs = ", ".join(f"{p}={_short(first.get(f'config/{p}'))}" for p in params) if variant != "default" else "defaults"
+        rows.append([variant, knobs, cell[metric]["n"], kit.fmt_ci(cell[metric], 100.0),
+                     kit.fmt_ci(cell["acc_best"]), kit.fmt_ci(cell["queries"], digits=0)])
+    rep.add("## Re-seeded winners (fresh seeds)", "",
+            *kit.markdown_table(["config", "knobs", "seeds", "top-5 % share (%)", "best accuracy (%)", "queries"], rows),
+            "")
+    data = reseed.rename(columns={"config/variant": "method_variant"}).assign(method=lambda d: d["method_variant"])
+    claims = []
+    for variant in sorted(set(data["method"]) - {"default"}):
+        res = kit.paired(data, variant, "default", metric, {})
+        verdict = {"a>b": "beats the default", "a<b": "is worse than the default",
+                   "n.s.": "does not beat the default on fresh seeds"}[res["verdict"]]
+        claims.append(f"- **{variant}** {verdict}: {metric} difference {res['diff'] * 100:.2f} points "
+                      f"[{res['lo'] * 100:.2f}, {res['hi'] * 100:.2f}], n = {res['n']}, p = {res['p_wilcoxon']:.3g}")
+    rep.add("Paired comparison with the default config on the same fresh seeds:", "", *claims, "")
+
+
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return kit.main(argv, parser(), study_kind="ablation", preset_seeds=SEEDS, build=build, report=report,
+                    follow_up=follow_up)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

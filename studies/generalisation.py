@@ -1,0 +1,236 @@
+"""Cross-dataset generalisation: train on dataset A, score the generated architectures on every B.
+
+For each generator and each source dataset A of the space, trials train on A's labels (through
+the budgeted oracle, as always) and the same generated sample is scored on every target B of
+the space (NB201: cifar10, cifar100, imagenet16; NAS-Bench-Graph: its 9 datasets). The
+diagonal (B = A) is the in-dataset reference.
+
+Output in ``<out>/studies/<name>/``: ``report.md``; per generator a transfer heatmap (cell =
+top-5 % share on B, mean and 95 % CI over seeds; diagonal outlined); a heatmap of the datasets'
+own rank correlation (Kendall τ of their accuracies over the whole table: how related are the
+tasks?); and the tables behind them.
+
+Presets: smoke (CI, 2 sources), local (default: every source, ≤ 10 min on 2 CPU cores), full.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from orchestrator import plots, studykit as kit
+from orchestrator.spec import SpecError
+
+SEEDS = {"smoke": 2, "local": 3, "full": 10}
+BUDGET = {"smoke": 30, "local": 100, "full": 100}
+SAMPLES = {"smoke": 100, "local": 1000, "full": 1000}
+SMOKE_SOURCES = 2
+METRICS = (("top5_pct", "top-5 % share on B (%)", 100.0), ("acc_mean", "mean accuracy on B (%)", 1.0),
+           ("acc_best", "best accuracy on B (%)", 1.0))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = kit.parser(
+        "studies/generalisation.py", __doc__.split("\n\n")[0],
+        default_trainables="gnn2gnn,graphpnas",
+        presets_help="smoke: 2 source datasets, 2 seeds, tiny models (CI); local: every source dataset, "
+                     "3 seeds, laptop-sized models; full: 10 seeds, the papers' model sizes.",
+        epilog="examples:\n  python studies/generalisation.py\n"
+               "  python studies/generalisation.py --space nb201 --data-dir ../shared/data")
+    p.add_argument("--sources", metavar="A,B", help="source datasets to train on (default: the preset's)")
+    p.add_argument("--query-budget", type=int, metavar="N",
+                   help="benchmark queries per trial (default: the preset's)")
+    return p
+
+
+def datasets(space: str, data_dir: str | None) -> list[tuple[str, str]]:
+    """``(dataset, evaluation field)`` of every dataset of the space with a default field pair."""
+    from trainables import common
+    from trainables.spaces import load_table
+
+    try:
+        table = load_table(space, data_dir)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    out = []
+    for name in dict.fromkeys(f.split("/")[0] for f in table.fields):
+        try:
+            _, eval_field = common.default_fields(space, name)
+        except ValueError:
+            continue  # e.g. NB201's cifar10-valid: a split of cifar10, not another task
+        if eval_field in table.fields:
+            out.append((name, eval_field))
+    return out
+
+
+def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[str, Any]]:
+    if s.dataset:
+        raise SpecError("--dataset does not apply: this study trains on every dataset (use --sources)")
+    targets = datasets(s.space, s.data_dir)
+    if len(targets) < 2:
+        raise SpecError(f"space {s.space!r} has {len(targets)} dataset(s) with default fields; transfer needs 2")
+    names = [d for d, _ in targets]
+    if args.sources:
+        sources = [x.strip() for x in args.sources.split(",") if x.strip()]
+        for x in sources:
+            if x not in names:
+                raise SpecError(f"--sources: unknown dataset {x!r} of {s.space}; expected some of {', '.join(names)}")
+    else:
+        sources = names[:SMOKE_SOURCES] if s.preset == "smoke" else names
+    budget = BUDGET[s.preset] if args.query_budget is None else args.query_budget
+    if budget < 1:
+        raise SpecError(f"--query-budget must be at least 1, got {budget}")
+    base = {**s.benchmark(), "n_samples": SAMPLES[s.preset], "score_fields": [f for _, f in targets]}
+    variants = {f"from-{d}": {"dataset": d} for d in sources}
+    parts = []
+    for t in s.trainables:
+        config = {**base, **kit.trainable_config(t, s.preset)}
+        parts.append(kit.Part(kit.part_spec(s, t, t, config, variants=variants, query_budget=budget), t))
+    settings = {"targets": {d: f for d, f in targets}, "sources": sources, "query_budget": budget,
+                "n_samples": base["n_samples"], "seeds": list(s.seeds), "trainables": list(s.trainables),
+                "data_dir": s.data_dir}
+    return parts, settings
+
+
+def tidy(frame, settings: dict[str, Any]):
+    """One row per (trial, target dataset): the trial's sample scored on that target."""
+    import pandas as pd
+
+    rows = []
+    for _, r in frame.iterrows():
+        source = r["config/dataset"]
+        for target, field in settings["targets"].items():
+            suffix = "" if target == source else f"@{field}"
+            rows.append({"method": r["method"], "source": source, "target": target, "target_field": field,
+                         "seed": int(r["seed"]), "trial_id": r["trial_id"],
+                         **{m: float(r.get(f"{m}{suffix}", np.nan)) for m, _, _ in METRICS},
+                         "queries": float(r["queries"])})
+    return pd.DataFrame(rows)
+
+
+def task_correlation(space: str, data_dir: str | None, targets: dict[str, str]):
+    """Kendall τ between the datasets' accuracies over the architectures both know."""
+    import pandas as pd
+    from scipy import stats
+
+    from trainables.spaces import load_table
+
+    table = load_table(space, data_dir)
+    cols = {d: table.column(f) for d, f in targets.items()}
+    names = list(targets)
+    tau = np.full((len(names), len(names)), np.nan)
+    rows = []
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            ok = np.isfinite(cols[a]) & np.isfinite(cols[b])
+            if ok.sum() >= 3:
+                tau[i, j] = stats.kendalltau(cols[a][ok], cols[b][ok]).statistic
+            rows.append({"a": a, "b": b, "kendall_tau": tau[i, j], "archs": int(ok.sum())})
+    return tau, pd.DataFrame(rows)
+
+
+def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
+    st = manifest["settings"]
+    targets = st["targets"]
+    frame = kit.trials_frame(s, manifest)
+    rep.add(f"# Generalisation study `{s.study}`", "",
+            f"Space **{st['space']}**. Each trial trains on one source dataset A (its default label field, "
+            f"through the budgeted oracle: at most **{st['query_budget']}** queries) and its "
+            f"{st['n_samples']} generated architectures are scored on every target B "
+            f"(fields: {', '.join(f'`{f}`' for f in targets.values())}; accuracy in %). "
+            f"Seeds: {len(st['seeds'])} per source. Chance level of the top-5 % share is 5 %. "
+            "Intervals: 95 % CI of the mean over seeds (Student t below 20 seeds). Preset: "
+            f"{st['preset']}.", "")
+    tau, tau_rows = task_correlation(st["space"], st.get("data_dir"), targets)
+    rep.table("task_correlation", tau_rows)
+    names = list(targets)
+    fig = plots.heatmap(tau, np.full_like(tau, np.nan), np.full_like(tau, np.nan), names, names,
+                        title="How related are the tasks? Kendall τ of the datasets' accuracies",
+                        xlabel="dataset", ylabel="dataset", cbar="Kendall τ", digits=2, cmap="magma",
+                        vmin=-1.0, vmax=1.0)
+    rep.add("## Task relatedness (context)", "", f"![task correlation]({rep.figure('task_correlation', fig)})", "")
+    if frame.empty:
+        rep.add("No finished trials in the store yet.")
+        return
+    data = tidy(frame, st)
+    rep.table("trials", frame)
+    rep.table("tidy", data)
+    summary = kit.summarise(data, ["method", "source", "target"], [m for m, _, _ in METRICS])
+    rep.table("summary", summary)
+    sources = [x for x in st["sources"] if x in set(data["source"])]
+    for method in sorted(data["method"].unique()):
+        sub = summary[(summary["method"] == method) & (summary["metric"] == "top5_pct")]
+        cell = {(r["source"], r["target"]): r for _, r in sub.iterrows()}
+        grids = {k: np.array([[cell[(a, b)][k] if (a, b) in cell else np.nan for b in names] for a in sources])
+                 for k in ("mean", "lo", "hi")}
+        diag = {i: names.index(a) for i, a in enumerate(sources)}
+        fig = plots.heatmap(grids["mean"], grids["lo"], grids["hi"], sources, names, scale=100.0,
+                            title=f"{method}: top-5 % share on B when trained on A (mean [95 % CI])",
+                            xlabel="scored on dataset B", ylabel="trained on dataset A",
+                            cbar="generated archs in B's top 5 % (%)", diagonal=diag, vmin=0.0)
+        rep.add(f"## {method}", "", f"![{method}]({rep.figure(f'transfer_{method}', fig)})", "")
+        rows = [[a, *(kit.fmt_ci(cell[(a, b)], 100.0, 1) if (a, b) in cell else "—" for b in names)] for a in sources]
+        rep.add("Top-5 % share on B (%), rows: trained on A; the diagonal is in-dataset.", "",
+                *kit.markdown_table(["A \\ B", *names], rows), "")
+        rep.add(*_transfer_gap(data, method, sources, names), "")
+    _comparisons(rep, data, sources, names)
+
+
+def _transfer_gap(data, method: str, sources: list[str], names: list[str]) -> list[str]:
+    """How much of B's in-dataset top-5 % share a model trained elsewhere keeps (paired by seed)."""
+    from trainables.stats import paired_difference
+
+    lines = ["Transfer gap: share on B from a model trained on A minus the share from a model trained on B "
+             "(same seeds; points):", ""]
+    rows = []
+    sub = data[data["method"] == method]
+    for b in names:
+        if b not in sources:
+            continue
+        home = sub[(sub["source"] == b) & (sub["target"] == b)].set_index("seed")["top5_pct"]
+        for a in sources:
+            if a == b:
+                continue
+            away = sub[(sub["source"] == a) & (sub["target"] == b)].set_index("seed")["top5_pct"]
+            seeds = sorted(set(home.index) & set(away.index))
+            res = paired_difference(away.loc[seeds].tolist(), home.loc[seeds].tolist())
+            rows.append([f"{a} → {b}", f"{res['diff'] * 100:.1f} [{res['lo'] * 100:.1f}, {res['hi'] * 100:.1f}]",
+                         res["n"], res["verdict"].replace("a>b", "better than in-dataset")
+                         .replace("a<b", "worse than in-dataset")])
+    return lines + kit.markdown_table(["transfer", "gap (points)", "seeds", "verdict"], rows) if rows else []
+
+
+def _comparisons(rep: kit.Report, data, sources: list[str], names: list[str]) -> None:
+    import pandas as pd
+
+    methods = sorted(data["method"].unique())
+    rows = []
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            for src in sources:
+                for tgt in names:
+                    res = kit.paired(data, a, b, "top5_pct", {"source": src, "target": tgt})
+                    rows.append({"a": a, "b": b, "source": src, "target": tgt, "metric": "top5_pct", **res})
+    table = pd.DataFrame(rows)
+    rep.add("## Paired comparisons", "")
+    if table.empty:
+        rep.add("One generator only: nothing to compare.")
+        return
+    rep.table("comparisons", table)
+    claims = [f"- **{r['a'] if r['verdict'] == 'a>b' else r['b']}** beats "
+              f"{r['b'] if r['verdict'] == 'a>b' else r['a']} on top-5 % share, {r['source']} → {r['target']}: "
+              f"{abs(r['diff']) * 100:.1f} points, n = {r['n']}, p = {r['p_wilcoxon']:.3g}"
+              for _, r in table.iterrows() if r["verdict"] != "n.s."]
+    rep.add("Difference on the same seeds; a claim only where its 95 % CI excludes 0 (≥ 3 seeds).", "",
+            *(claims or ["- no difference is supported by the seeds run"]), "",
+            f"All {len(table)} comparisons: `tables/comparisons.csv`.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return kit.main(argv, parser(), study_kind="generalisation", preset_seeds=SEEDS, build=build, report=report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
