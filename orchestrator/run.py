@@ -363,6 +363,9 @@ DRIVER_ENV = {
     # No automatic TensorBoard logger (it imports torch into the driver: ~2.7 s here); the JSON
     # and CSV loggers Tune's own result readers rely on are passed explicitly (_tuner).
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    # Trials run where the driver was started (Tune passes this on to trial actors), so a
+    # relative path in a config (data_dir: ../shared/data) means what it meant at validation.
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
 }
 
 

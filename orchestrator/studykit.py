@@ -161,7 +161,8 @@ def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, 
     dataset = args.dataset
     space_tag = Path(space).stem if space.endswith((".yaml", ".yml")) else space
     name = args.name or "-".join(x for x in (study_kind, args.preset, space_tag, dataset) if x)
-    return Setup(study=name, preset=args.preset, space=space, dataset=dataset, data_dir=args.data_dir,
+    data_dir = str(Path(args.data_dir).absolute()) if args.data_dir else None  # trials may run elsewhere
+    return Setup(study=name, preset=args.preset, space=space, dataset=dataset, data_dir=data_dir,
                  trainables=names, seeds=tuple(range(n_seeds)), gpus_per_trial=float(args.gpus_per_trial),
                  out=Path(args.out).expanduser().absolute(), resume=args.resume, wandb=not args.no_wandb,
                  report_only=args.report_only, address=args.address, quiet=args.quiet)

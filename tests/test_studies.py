@@ -221,3 +221,14 @@ def test_pareto_mask_keeps_exactly_the_non_dominated():
     a = study("ablation")
     pts = [[0.3, 50], [0.2, 20], [0.1, 20], [0.3, 60], [float("nan"), 10]]
     assert a.pareto_mask(pts, ["max", "min"]) == [True, True, False, False, False]
+
+
+def test_relative_data_dir_is_made_absolute_for_trials_running_elsewhere(shared_data, tmp_path, monkeypatch):
+    from orchestrator import studykit
+
+    monkeypatch.chdir(shared_data.parent)
+    d = study("degradation")
+    args = d.parser().parse_args(["--space", "nb201", "--data-dir", "data", "--out", "rel-out"])
+    s = studykit.setup(args, "degradation", d.SEEDS)
+    assert s.data_dir == str(shared_data) and s.out == shared_data.parent / "rel-out"
+    assert s.benchmark() == {"space": "nb201", "data_dir": str(shared_data)}
