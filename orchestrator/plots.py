@@ -78,6 +78,11 @@ def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: 
         ax.set_ylabel(panel.ylabel)
         if log_x:
             ax.set_xscale("symlog", linthresh=1.0)
+        levels = sorted(summary[x].dropna().unique()) if not summary.empty else []
+        if levels:  # tick exactly the levels that were run, in plain numbers
+            ax.set_xticks(levels, labels=[f"{v:g}" for v in levels])
+            ax.minorticks_off()
+            ax.margins(x=0.06)
         if invert_x:
             ax.invert_xaxis()
         ax.grid(alpha=0.3)
