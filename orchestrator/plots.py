@@ -133,14 +133,14 @@ def pareto(points: "pd.DataFrame", front: "pd.DataFrame", *, x: str, y: str, xla
     """All trials (grey) and the non-dominated ones (connected, with CI bars when present)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    ax.scatter(points[x] * x_scale, points[y] * y_scale, s=14, color="0.65", label="trials (one seed each)")
+    ax.scatter(points[x] * x_scale, points[y] * y_scale, s=14, color="0.65", label="searched configs (mean over seeds)")
     f = front.sort_values(x)
     yerr = None
     if {"lo", "hi"} <= set(f.columns):
         yerr = np.vstack([(f[y] - f["lo"]) * y_scale, (f["hi"] - f[y]) * y_scale])
         yerr = np.where(np.isfinite(yerr), yerr, 0.0)
     ax.errorbar(f[x] * x_scale, f[y] * y_scale, yerr=yerr, color="C3", marker="o", capsize=3,
-                label="Pareto front (mean over seeds, 95 % CI)")
+                label="Pareto front" + (" (95 % CI)" if yerr is not None else ""))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
