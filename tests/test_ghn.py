@@ -183,8 +183,10 @@ def test_cell_programs_follow_nb201_semantics(net_parts):
     assert kinds("zero_out").count("zero") == 3  # nothing reaches the cell output: a zero layer per stage
     n_conv = sum(o.startswith("nor_conv") for o in CELLS["all_conv"])
     assert len([k for k in kinds("all_conv") if k.startswith("conv")]) == len([k for k in base if k.startswith("conv")]) + 3 * n_conv
-    x = torch.randn(3, 5, 6, 6)
-    torch.testing.assert_close(ghn._avg_pool3x3(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+    for side in (cfg.resolution, cfg.resolution - 1):  # the fast pools equal torch's, odd sides too
+        x = torch.randn(3, 5, side, side)
+        torch.testing.assert_close(ghn._avg_pool3x3(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+        torch.testing.assert_close(ghn._avg_pool2x2(x), F.avg_pool2d(x, 2, 2, ceil_mode=True))
 
 
 @pytest.mark.parametrize("cells_per_stage", [1, 2])

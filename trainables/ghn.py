@@ -10,7 +10,8 @@ of two jobs:
 * ``"ghn"`` (default): train the GHN for ``iterations`` meta-batches (``meta_batch`` random
   cells each, the held-out evaluation cells never among them), reporting every
   ``report_every`` with a checkpoint; then the **surrogate search** — rank ``n_samples``
-  random cells by predicted-weight accuracy on a validation split, really train the
+  random cells by predicted-weight accuracy on a validation split (``rank_by="acc"``, as
+  GHN-1/2 do) or by its cross-entropy (``"loss"``: no ties), really train the
   ``top_k`` best (``queries``), and score the surrogate on the held-out ground-truth sample
   (``n_eval_cells`` cells): Kendall τ, Spearman ρ, top-10 % overlap, regret of its top pick.
 * ``"ground_truth"``: really train shard ``shard`` of ``shards`` of that same held-out
@@ -84,6 +85,8 @@ __all__ = [
     "eval_cells",
     "graph_of",
     "load_splits",
+    "predicted_scores",
+    "ranking_scores",
     "run_program",
     "train",
     "validate_config",
@@ -91,6 +94,7 @@ __all__ = [
 
 DATASETS = ("fashion-mnist", "cifar10")
 TASKS = ("ghn", "ground_truth")
+RANK_BY = ("acc", "loss")
 STATE_FILE = "ghn_state.json"
 MODEL_FILE = "ghn_model.pt"
 ARCHS_FILE = "archs.parquet"
@@ -142,6 +146,7 @@ class GHNConfig:
     # surrogate search and its scoring
     n_samples: int = 1000             # random cells ranked at the end
     top_k: int = 5                    # of them, really trained
+    rank_by: str = "acc"              # predicted-weight validation accuracy, or "loss" (cross-entropy)
     n_eval_cells: int = 0             # held-out cells with ground truth (τ, ρ, regret)
     eval_seed: int = 12345            # fixes the held-out sample across GHN seeds
     cache_store: str | None = None    # store root whose trained rows are reused
@@ -174,6 +179,8 @@ class GHNConfig:
             raise ValueError(f"ghn: task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.space != "nb201":
             raise ValueError(f"ghn: only the nb201 space has cell networks, got {self.space!r}")
+        if self.rank_by not in RANK_BY:
+            raise ValueError(f"ghn: rank_by must be one of {', '.join(RANK_BY)}, got {self.rank_by!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"ghn: dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         positive("resolution", "train_size", "val_size", "test_size", "channels", "cells_per_stage", "gt_epochs",
@@ -464,7 +471,7 @@ def run_program(program: Sequence[Layer], x: "torch.Tensor", params: Mapping[str
         elif k == "avg_pool3x3":
             out = _avg_pool3x3(values[l.inputs[0]])
         elif k == "avg_pool2x2":
-            out = F.avg_pool2d(values[l.inputs[0]], 2, 2, ceil_mode=True)
+            out = _avg_pool2x2(values[l.inputs[0]])
         elif k == "sum":
             out = values[l.inputs[0]]
             for j in l.inputs[1:]:
@@ -505,6 +512,30 @@ def _avg_pool3x3(x: "torch.Tensor") -> "torch.Tensor":
     """``avg_pool2d(x, 3, 1, 1, count_include_pad=False)``: the same numbers, but 3× faster
     on CPU for these small maps (torch's pooling kernel dominated the training step)."""
     return _box3(x) / _pool_count(x.shape[-1], str(x.device))
+
+
+def _sum2x2(x: "torch.Tensor") -> "torch.Tensor":
+    """Sums over 2×2 blocks, an odd side zero-padded: ``(B, C, R, R)`` → ``(B, C, ⌈R/2⌉, ⌈R/2⌉)``."""
+    import torch.nn.functional as F
+
+    r = x.shape[-1]
+    if r % 2:
+        x = F.pad(x, (0, 1, 0, 1))
+    h = (r + 1) // 2
+    return x.reshape(*x.shape[:-2], h, 2, h, 2).sum((-3, -1))
+
+
+def _avg_pool2x2(x: "torch.Tensor") -> "torch.Tensor":
+    """``avg_pool2d(x, 2, 2, ceil_mode=True)`` (edge windows average what they cover), without
+    torch's CPU pooling kernel, whose backward cost a millisecond per call here."""
+    return _sum2x2(x) / _pool2_count(x.shape[-1], str(x.device))
+
+
+@functools.lru_cache(maxsize=16)
+def _pool2_count(r: int, device: str) -> "torch.Tensor":
+    import torch
+
+    return _sum2x2(torch.ones(1, 1, r, r, device=device))
 
 
 def _cell_network_class():
@@ -723,7 +754,9 @@ def _ghn_classes():
             for g, graph in enumerate(graphs):
                 for i, kind in graph.decoded:
                     rows[kind].append(ptr[g] + i)
-            raw = {k: self.decoders[k](h[torch.tensor(r, dtype=torch.long, device=h.device)])
+            # unbind, not raw[k][j]: indexing one row makes its backward zero-fill the whole
+            # decoder output per layer (quadratic in the meta-batch; it was 40 % of a step)
+            raw = {k: self.decoders[k](h[torch.tensor(r, dtype=torch.long, device=h.device)]).unbind(0)
                    for k, r in rows.items() if r}
             pos = {k: 0 for k in DECODED}
             out: list[dict[str, torch.Tensor]] = []
@@ -926,22 +959,30 @@ def _read_cache(root: str | None) -> dict[str, tuple[float, float]]:
 
 
 # ============================================================================ surrogate scoring
-def predicted_accuracy(ghn, cfg: GHNConfig, splits: Splits, genotypes: Sequence[Sequence[int]],
-                       device: str = "cpu", chunk: int = 64) -> np.ndarray:
-    """Validation accuracy (percent) of each cell with the GHN's predicted weights ``(n,)``."""
+def predicted_scores(ghn, cfg: GHNConfig, splits: Splits, genotypes: Sequence[Sequence[int]],
+                     device: str = "cpu", chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Validation accuracy (percent) and mean cross-entropy of each cell with the GHN's
+    predicted weights, ``(n,)`` each. The whole validation split is one batch (BN statistics)."""
     import torch
+    import torch.nn.functional as F
 
-    out = np.empty(len(genotypes))
+    acc, loss = np.empty(len(genotypes)), np.empty(len(genotypes))
     was = ghn.training
     ghn.eval()
     with torch.no_grad():
         for s in range(0, len(genotypes), chunk):
             graphs = [_graph(cfg, splits, g) for g in genotypes[s:s + chunk]]
             for k, (graph, w) in enumerate(zip(graphs, ghn(graphs, device))):
-                out[s + k] = _accuracy(lambda xb: run_program(graph.program, xb, w), splits.x_val, splits.y_val,
-                                       chunk=len(splits.y_val))
+                logits = run_program(graph.program, splits.x_val, w)
+                acc[s + k] = 100.0 * float((logits.argmax(1) == splits.y_val).float().mean())
+                loss[s + k] = float(F.cross_entropy(logits, splits.y_val))
     ghn.train(was)
-    return out
+    return acc, loss
+
+
+def surrogate(acc: np.ndarray, loss: np.ndarray, rank_by: str) -> np.ndarray:
+    """The score cells are ranked by (higher is better)."""
+    return acc if rank_by == "acc" else -loss
 
 
 def ranking_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
@@ -1055,7 +1096,8 @@ def _write_rows(directory: str, rows: list[dict[str, Any]], cfg: GHNConfig) -> N
 
     space = _space()
     nan = float("nan")
-    cols: dict[str, list] = {k: [] for k in ("key", "arch", "kind", "valid", "pred_acc", "pred_rank", "trained_acc",
+    cols: dict[str, list] = {k: [] for k in ("key", "arch", "kind", "valid", "pred_acc", "pred_loss", "pred_rank",
+                                             "trained_acc",
                                              "train_seed", "train_s", "gt_key", "reused", "eval_field")}
     for r in rows:
         g = r["genotype"]
@@ -1064,6 +1106,7 @@ def _write_rows(directory: str, rows: list[dict[str, Any]], cfg: GHNConfig) -> N
         cols["kind"].append(r["kind"])
         cols["valid"].append(True)
         cols["pred_acc"].append(float(r.get("pred_acc", nan)))
+        cols["pred_loss"].append(float(r.get("pred_loss", nan)))
         cols["pred_rank"].append(int(r.get("pred_rank", -1)))
         cols["trained_acc"].append(float(r.get("trained_acc", nan)))
         cols["train_seed"].append(int(r.get("train_seed", -1)))
@@ -1072,7 +1115,7 @@ def _write_rows(directory: str, rows: list[dict[str, Any]], cfg: GHNConfig) -> N
         cols["reused"].append(bool(r.get("reused", False)))
         cols["eval_field"].append(cfg.eval_field)
     schema = pa.schema([("key", pa.string()), ("arch", pa.string()), ("kind", pa.string()), ("valid", pa.bool_()),
-                        ("pred_acc", pa.float64()), ("pred_rank", pa.int64()), ("trained_acc", pa.float64()),
+                        ("pred_acc", pa.float64()), ("pred_loss", pa.float64()), ("pred_rank", pa.int64()), ("trained_acc", pa.float64()),
                         ("train_seed", pa.int64()), ("train_s", pa.float64()), ("gt_key", pa.string()),
                         ("reused", pa.bool_()), ("eval_field", pa.string())])
     path = Path(directory, ARCHS_FILE)
@@ -1088,9 +1131,9 @@ def _finish(trial: _GHNTrial) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rng = np.random.default_rng([cfg.seed, 99])
     ranked = [tuple(int(v) for v in g) for g in rng.integers(0, 5, size=(cfg.n_samples, N_EDGES))]
     t0 = time.perf_counter()
-    pred = predicted_accuracy(trial.ghn, cfg, trial.splits, ranked, trial.device)
+    pred, pred_loss = predicted_scores(trial.ghn, cfg, trial.splits, ranked, trial.device)
     rank_s = time.perf_counter() - t0
-    order = np.argsort(-pred, kind="stable")
+    order = np.argsort(-surrogate(pred, pred_loss, cfg.rank_by), kind="stable")
     picks = [ranked[i] for i in order[:cfg.search_k]]
     picked_acc = np.array([gt.mean_accuracy(g) for g in picks])
     rows: list[dict[str, Any]] = []
@@ -1098,7 +1141,8 @@ def _finish(trial: _GHNTrial) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rank_of[order] = np.arange(len(order))
     picked = {_code(g): a for g, a in zip(picks, picked_acc)}
     for i, g in enumerate(ranked):
-        rows.append({"kind": "ranked", "genotype": g, "pred_acc": pred[i], "pred_rank": int(rank_of[i]),
+        rows.append({"kind": "ranked", "genotype": g, "pred_acc": pred[i], "pred_loss": pred_loss[i],
+                     "pred_rank": int(rank_of[i]),
                      "trained_acc": picked.get(_code(g), float("nan"))})
     keys = [space.key(space.decode(g)) for g in ranked]
     seen_keys = {space.key(space.decode(_decode_code(c))) for c in trial.seen}
@@ -1115,11 +1159,14 @@ def _finish(trial: _GHNTrial) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "label_field": f"{cfg.dataset}/val/ghn-predicted", "eval_field": cfg.eval_field,
     }
     if trial.heldout:
-        p_h = predicted_accuracy(trial.ghn, cfg, trial.splits, trial.heldout, trial.device)
+        a_h, l_h = predicted_scores(trial.ghn, cfg, trial.splits, trial.heldout, trial.device)
+        p_h = surrogate(a_h, l_h, cfg.rank_by)
         t_h = np.array([gt.mean_accuracy(g) for g in trial.heldout])
-        scores = ranking_scores(p_h, t_h)
-        metrics.update({f"eval/{k}": v for k, v in scores.items()})
-        metrics.update({"eval/pred_acc_mean": float(np.mean(p_h)), "eval/pred_acc_max": float(np.max(p_h)),
+        metrics.update({f"eval/{k}": v for k, v in ranking_scores(p_h, t_h).items()})
+        for other in RANK_BY:  # both scores' τ, whichever ranks
+            metrics[f"eval/tau_{other}"] = ranking_scores(surrogate(a_h, l_h, other), t_h)["tau"]
+        metrics.update({"eval/pred_acc_mean": float(np.mean(a_h)), "eval/pred_acc_max": float(np.max(a_h)),
+                        "eval/pred_loss_mean": float(np.mean(l_h)),
                         "eval/trained_acc_mean": float(np.mean(t_h)), "eval/trained_best": float(np.max(t_h)),
                         "eval/cells": len(trial.heldout),
                         "search_regret_vs_eval_best": float(np.max(t_h) - metrics["acc_best"])
@@ -1128,8 +1175,8 @@ def _finish(trial: _GHNTrial) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             k = max(1, int(round(pct / 100 * len(t_h))))
             top_p, top_t = np.argsort(-p_h, kind="stable")[:k], set(np.argsort(-t_h, kind="stable")[:k].tolist())
             metrics[f"top{pct}_pct"] = sum(int(i) in top_t for i in top_p) / k
-        for g, p, t in zip(trial.heldout, p_h, t_h):
-            rows.append({"kind": "eval", "genotype": g, "pred_acc": p, "trained_acc": t})
+        for g, a, lo, t in zip(trial.heldout, a_h, l_h, t_h):
+            rows.append({"kind": "eval", "genotype": g, "pred_acc": a, "pred_loss": lo, "trained_acc": t})
     metrics.update({"gt_trained": gt.trained, "gt_reused": gt.reused,
                     "train_seconds_per_cell": gt.seconds_per_training()})
     rows.extend(gt.rows)
