@@ -12,5 +12,6 @@ REGISTRY: dict[str, str] = {
     "baseline": "trainables.baselines:train",
     "gnn2gnn": "trainables.gnn2gnn:train",
     "graphpnas": "trainables.graphpnas:train",
+    "graphvae": "trainables.graphvae:train",
     "ghn": "trainables.ghn:train",
 }
