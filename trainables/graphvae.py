@@ -36,8 +36,22 @@ Model (:class:`GraphVAE`)
   teacher-forced likelihood of a decoded cell is exactly the likelihood it was decoded with.
 * **Predictors** — ``MLP(μ)`` for standardised performance and standardised complexity.
 
-Reparameterisation ``z = μ + noise_scale · σ · ε``: D-VAE's code uses ``eps_scale`` 0.01,
-the default here, with β = 0.005 (both from the authors' code, see DESIGN.md).
+Defaults, and where they leave the authors' code
+-------------------------------------------------
+D-VAE's code trains with β = 0.005 and reparameterisation noise ``z = μ + 0.01 · σ · ε``
+(``eps_scale``), hidden 501, latent 56, lr 1e-4, 300 epochs. Tuning on NB201 (``train_fraction``
+0.9, i.e. an isomorphism-class split; prior validity of 1,000 stochastic decodings), Adam at
+4e-3: the 0.01 noise left the decoder defined only at the encodings — after 6 epochs (seed 0)
+validity 64 % and test reconstruction 89 %, against 92 % and 96 % with the standard noise
+(``noise_scale = 1``). With noise 1 (seed 100), β = 0.005 left validity at 78 % after 10
+epochs; β = 0.02 gave 99.5 % at 100 % test reconstruction (12 epochs), β = 0.05 99.9 % at
+99.8 % (batch 256) and β = 0.5 only 70 % reconstruction after 10 epochs.
+Hence the defaults β = 0.02, ``noise_scale`` = 1, hidden 64, latent 16 (hidden 32 learnt
+much slower), Adam at 4e-3 with a cosine decay to 5 % over 12 epochs (at a constant 1e-3, 6
+epochs reached 9 % test reconstruction against 89 % at 4e-3). All are config keys; the authors' values are one override away. Measured
+at these defaults (``bench/graphvae_results.md``, seeds 0–2): test reconstruction ≥ 99.9 %,
+but prior validity 91–93 % (seeds range 88–96 %; the decoder drops one of NB201's fixed edges
+for some prior draws) — seed 100's 99.6 % was the lucky end.
 
 What training sees
 ------------------
