@@ -40,8 +40,9 @@ _DEFAULT_FIELDS = {
     ("nb201", "cifar100"): ("cifar100/valid/12", "cifar100/test/200"),
     ("nb201", "imagenet16"): ("imagenet16/valid/12", "imagenet16/test/200"),
     ("nb101", "cifar10"): ("cifar10/valid/108", "cifar10/valid/108"),
+    ("enas6", "cifar10"): ("cifar10/valid/ws", "cifar10/valid/ws"),  # weight-sharing accuracy only
 }
-DEFAULT_DATASET = {"nb201": "cifar10", "nb101": "cifar10", "nbgraph": "cora"}
+DEFAULT_DATASET = {"nb201": "cifar10", "nb101": "cifar10", "nbgraph": "cora", "enas6": "cifar10"}
 
 
 def default_fields(space: str, dataset: str) -> tuple[str, str]:
