@@ -81,6 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DATASETS",
+    "DEFAULTS",
     "GHN",
     "GHNConfig",
     "GroundTruth",
@@ -141,7 +142,7 @@ class GHNConfig:
     normalize: bool = True
     layer_norm: bool = True
     # GHN training
-    iterations: int = 1000
+    iterations: int = 500             # τ on the held-out cells: 0.37 ± 0.21 at 500, 0.33 ± 0.14 at 1,000
     meta_batch: int = 8
     batch_size: int = 64
     lr: float = 1e-3
@@ -228,6 +229,9 @@ class GHNConfig:
     def eval_field(self) -> str:
         """Name of the trained-accuracy field every stored row carries."""
         return f"{self.dataset}/test/{self.gt_epochs}ep@{self.resolution}px"
+
+
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(GHNConfig)}
 
 
 def validate_config(config: dict[str, Any]) -> None:
