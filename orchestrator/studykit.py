@@ -22,7 +22,6 @@ Lifecycle of :func:`main` (what a study script calls):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os

@@ -239,17 +239,16 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
                             list(dict.fromkeys([*st["metrics"], "acc_best", "uniqueness", "queries"])))
     rep.table("reseeded", summary)
     rows = []
-    params = {e: e for e in st["params"]}
     for variant, g in reseed.groupby("config/variant", sort=True):
         cell = {r["metric"]: r for _, r in summary[summary["variant"] == variant].iterrows()}
         first = g.iloc[0]
-        knobs = ", ".join(f"{p}={_short(first.get(f'config/{p}'))}" for p in params) if variant != "default" else "defaults"
+        knobs = ", ".join(f"{p}={_short(first.get(f'config/{p}'))}" for p in st["params"]) if variant != "default" else "defaults"
         rows.append([variant, knobs, cell[metric]["n"], kit.fmt_ci(cell[metric], 100.0),
                      kit.fmt_ci(cell["acc_best"]), kit.fmt_ci(cell["queries"], digits=0)])
     rep.add("## Re-seeded winners (fresh seeds)", "",
             *kit.markdown_table(["config", "knobs", "seeds", "top-5 % share (%)", "best accuracy (%)", "queries"], rows),
             "")
-    data = reseed.rename(columns={"config/variant": "method_variant"}).assign(method=lambda d: d["method_variant"])
+    data = reseed.assign(method=reseed["config/variant"])  # paired() compares "methods": here, configs
     claims = []
     for variant in sorted(set(data["method"]) - {"default"}):
         res = kit.paired(data, variant, "default", metric, {})

@@ -209,8 +209,6 @@ def tidy(frame, manifest: dict[str, Any]):
 
 
 def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
-    import pandas as pd
-
     st = manifest["settings"]
     frame = kit.trials_frame(s, manifest)
     rep.add(f"# Degradation study `{s.study}`", "",

@@ -1,7 +1,6 @@
 """Shared fixtures: the real benchmark data beside the repo, one Ray per session."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,3 +15,15 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "nb201.csv").is_file():
         pytest.skip(f"real benchmark tables not found at {SHARED_DATA} (CI has them; see README)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny models: intra-op threads only fight the other
+    tests (and Ray's workers) over a 2-core machine. Use with ``usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

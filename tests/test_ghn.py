@@ -18,6 +18,8 @@ F = torch.nn.functional
 from trainables import ghn, images, reporting  # noqa: E402
 from trainables.spaces.nb201 import OPS  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest
+
 N_TRAIN, N_TEST, SIDE, N_CLASSES = 400, 120, 28, 10
 # A CPU smoke size on the synthetic image folder (seconds per trial).
 TINY = dict(resolution=8, channels=4, train_size=200, val_size=100, test_size=100, gt_epochs=1, gt_batch=64,
@@ -36,13 +38,6 @@ def _genotype(ops) -> tuple[int, ...]:
     return tuple(OPS.index(o) for o in ops)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only contend with the other tests on 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """GNN2GNN: shapes and gradients, exact rendering, determinism, every space, leak-freedom, resume."""
 from __future__ import annotations
 
-import math
 
 from metric_helpers import same_metrics
 
@@ -12,6 +11,8 @@ import torch
 
 from trainables import common, gnn2gnn, reporting
 from trainables.spaces import get_space
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest
 
 SMOKE = {"space": "nbgraph", "epochs": 3, "steps_per_epoch": 3, "batch_size": 8, "hidden": 16, "noise_dim": 8,
          "n_samples": 40, "n_eval": 20, "n_labelled": 300, "seed": 3, "train_fraction": 0.1}
@@ -36,13 +37,6 @@ def _archs(config: dict) -> tuple[dict, dict]:
 _same = same_metrics
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny graphs: one torch thread is faster than two fighting over a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,13 @@ torch = pytest.importorskip("torch")
 from trainables import graphpnas, reporting  # noqa: E402
 from trainables.spaces import get_space  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest
+
 # A smoke-size search on the embedded NAS-Bench-Graph tables (no shared data needed).
 SMOKE = dict(space="nbgraph", dataset="cora", seed=3, query_budget=23, n_random=8, query_batch=5, epochs=4,
              hidden=8, layers=2, mixture=3, n_samples=60, sample_chunk=32, max_sample_rounds=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only contend with the other tests on 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _gen(space: str, seed: int = 0, **kw):

@@ -15,6 +15,8 @@ torch = pytest.importorskip("torch")
 from trainables import graphvae, reporting  # noqa: E402
 from trainables.spaces import get_space, load_table  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest
+
 ENAS = {"space": "enas6", "label_field": "cifar10/valid/ws", "eval_field": "cifar10/valid/ws"}
 # Smoke size: NB101's 292-cell sample (no subsampling needed), a tiny model, a short search.
 SMOKE = dict(space="nb101", seed=5, epochs=2, hidden=16, latent=4, batch_size=64, label_batch=16, n_samples=40,
@@ -26,13 +28,6 @@ def smoke(shared_data) -> dict:
     return {**SMOKE, "data_dir": str(shared_data)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only contend with the other tests on 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _run(config: dict, restore_from: str | None = None) -> tuple[list[dict], list[str | None]]:
