@@ -12,7 +12,7 @@ Output in ``<out>/studies/<name>/``: ``report.md``; Optuna parameter importances
 computed from the store's trials); the Pareto front (multi); re-seeded results with 95 % CIs;
 the tables behind them.
 
-Presets: smoke (CI), local (default, ≤ 10 min on 2 CPU cores), full (a GPU cluster).
+Presets: smoke (CI), local (default, laptop-sized), full (a GPU cluster).
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ top-5 % share on B, mean and 95 % CI over seeds; diagonal outlined); a heatmap o
 own rank correlation (Kendall τ of their accuracies over the whole table: how related are the
 tasks?); and the tables behind them.
 
-Presets: smoke (CI, 2 sources), local (default: every source, ≤ 10 min on 2 CPU cores), full.
+Presets: smoke (CI, 2 sources), local (default: every source, laptop-sized), full.
 """
 from __future__ import annotations
 
