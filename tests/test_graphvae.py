@@ -208,7 +208,7 @@ def test_one_smoke_epoch_on_each_space(smoke, space, extra):
     ({"beta": -1.0}, "beta"),
     ({"latent": 0}, "positive integer"),
     ({"complexity": "latency"}, "complexity"),
-    ({"space": "enas6"}, "no default accuracy fields"),
+    ({"space": "enas6", "dataset": "cifar100"}, "no default accuracy fields"),
 ])
 def test_validate_config_rejects(smoke, bad, match):
     with pytest.raises(ValueError, match=match):
