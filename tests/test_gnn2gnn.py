@@ -176,22 +176,6 @@ def test_one_epoch_nb101(shared_data):
     assert 0.0 <= m["validity"] <= 1.0 and m["queries"] > 0 and m["n_eval"] == SMOKE["n_samples"]
 
 
-def test_nb101_to_nb201_mapping():
-    pytest.importorskip("trainables.spaces.nb101")
-    from trainables.spaces.nb101 import NB101Space
-
-    nb101, nb201 = NB101Space(), get_space("nb201")
-    g = np.zeros(26, dtype=np.int64)
-    g[:5] = [0, 1, 2, 0, 0]
-    from trainables.spaces.nb101 import N_OP_POS, PAIRS
-    for p in ((0, 1), (1, 2), (2, 3), (3, 6)):
-        g[N_OP_POS + PAIRS.index(p)] = 1
-    a = nb101.decode(g)
-    b = gnn2gnn.nb101_to_nb201(a)
-    assert nb201.is_valid(b)
-    assert b.ops[1:7] == ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "none", "none", "none")
-
-
 def test_validate_config_rejects_bad_knobs():
     gnn2gnn.validate_config(SMOKE)
     for bad in ({"tau": 0}, {"lambda_adv": 1.5}, {"conv": "gat"}, {"epochs": 0}, {"nope": 1},

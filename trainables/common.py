@@ -13,6 +13,12 @@ A generator's ``train(config)`` does::
 ``archs.parquet`` (one row per architecture, clean accuracy on every score field) into the
 checkpoint directory, where the orchestrator's store picks it up. Its metrics include, for each
 score field ``f`` other than the evaluation field, ``top5_pct@f`` etc. (:data:`TRANSFER_METRICS`).
+
+Cross-space transfer: with ``transfer_space`` set (e.g. train on ``nb101``, ``transfer_space:
+nb201``) every valid generated cell is also mapped into that space
+(:mod:`trainables.spaces.transfer`) and scored on its table, as ``top5_pct@nb201:cifar10/test/200``
+etc. plus ``uniqueness@nb201`` (the mapping merges cells); ``archs.parquet`` gains the mapped
+key and accuracies. Training never sees the target table.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import os
 import random
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -45,6 +51,12 @@ _DEFAULT_FIELDS = {
 DEFAULT_DATASET = {"nb201": "cifar10", "nb101": "cifar10", "nbgraph": "cora", "enas6": "cifar10"}
 
 
+def transfer_name(metric: str, field: str, space: str | None = None) -> str:
+    """Name of ``metric`` scored on another field (``top5_pct@cifar100/test/200``) or on a field
+    of another space (``top5_pct@nb201:cifar100/test/200``)."""
+    return f"{metric}@{space}:{field}" if space else f"{metric}@{field}"
+
+
 def default_fields(space: str, dataset: str) -> tuple[str, str]:
     if space == "nbgraph":
         return f"{dataset}/valid/final", f"{dataset}/test/final"
@@ -55,6 +67,20 @@ def default_fields(space: str, dataset: str) -> tuple[str, str]:
                          "set label_field and eval_field") from None
 
 
+def dataset_fields(space: str, fields: Sequence[str]) -> list[tuple[str, str]]:
+    """``(dataset, evaluation field)`` of every dataset of a table with ``fields`` that has a
+    default field pair (NB201's ``cifar10-valid`` is a split of cifar10, not another task)."""
+    out = []
+    for name in dict.fromkeys(f.split("/")[0] for f in fields):
+        try:
+            _, eval_field = default_fields(space, name)
+        except ValueError:
+            continue
+        if eval_field in fields:
+            out.append((name, eval_field))
+    return out
+
+
 @dataclass(frozen=True)
 class BenchmarkConfig:
     """The benchmark part of every generator's config (the rest is the generator's own).
@@ -62,7 +88,10 @@ class BenchmarkConfig:
     ``label_field`` is what training sees (through the oracle); ``eval_field`` is what the
     statistics report; ``score_fields`` are scored too in ``archs.parquet`` (cross-dataset
     transfer; default: every field of the table with the evaluation field's split and
-    fidelity).
+    fidelity). ``transfer_space`` scores the generated cells in another space too, through
+    :func:`trainables.spaces.transfer.mapping`, on ``transfer_fields`` (default: each of its
+    datasets' default evaluation field) of its table, read from ``transfer_data_dir``
+    (default: ``data_dir``).
     """
 
     space: str = "nbgraph"
@@ -77,13 +106,17 @@ class BenchmarkConfig:
     train_fraction: float = 1.0
     label_noise: float = 0.0
     n_samples: int = 1000
+    transfer_space: str | None = None
+    transfer_data_dir: str | None = None
+    transfer_fields: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "BenchmarkConfig":
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in config.items() if k in names}
-        if "score_fields" in kw:
-            kw["score_fields"] = tuple(kw["score_fields"] or ())
+        for k in ("score_fields", "transfer_fields"):
+            if k in kw:
+                kw[k] = tuple(kw[k] or ())
         cfg = cls(**kw)
         dataset = cfg.dataset or DEFAULT_DATASET.get(cfg.space, "")
         lf, ef = (cfg.label_field, cfg.eval_field)
@@ -113,7 +146,63 @@ def validate_benchmark(config: dict[str, Any]) -> BenchmarkConfig:
     table = load_table(cfg.space, cfg.data_dir)  # missing data → ValueError naming the path
     for f in (cfg.label_field, cfg.eval_field, *cfg.score_fields):
         table.column(f)
+    if cfg.transfer_space is not None:
+        open_transfer(cfg)
+    elif cfg.transfer_fields or cfg.transfer_data_dir:
+        raise ValueError("transfer_fields / transfer_data_dir need transfer_space")
     return cfg
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Generated cells mapped into ``space`` and scored there (cross-space transfer)."""
+
+    space: str
+    map: Callable[[ArchGraph], ArchGraph]
+    evaluator: Evaluator
+    fields: tuple[str, ...]
+
+    def score(self, archs: Sequence[ArchGraph], source_valid: Sequence[bool], queries: int
+              ) -> tuple[dict[str, Any], dict[str, list]]:
+        """(metrics, archs-table columns) of the mapped cells; invalid source cells stay invalid."""
+        from trainables.stats import generation_stats
+
+        valid = np.asarray(source_valid, dtype=bool)
+        mapped = [self.map(a) for a, v in zip(archs, valid) if v]
+        space = self.evaluator.space
+        keys_valid = [space.key(m) for m in mapped]
+        keys: list[str | None] = [None] * len(archs)
+        for i, k in zip(np.flatnonzero(valid), keys_valid):
+            keys[i] = k
+        metrics: dict[str, Any] = {}
+        cols: dict[str, list] = {f"key@{self.space}": keys}
+        for f in self.fields:
+            acc = np.full(len(archs), np.nan)
+            acc[valid] = self.evaluator.values(mapped, f)
+            stats = generation_stats(valid, keys, acc, seen_keys=set(), heldout_keys=(),
+                                     thresholds=self.evaluator.thresholds(f), queries=queries)
+            metrics.update({transfer_name(k, f, self.space): stats[k] for k in TRANSFER_METRICS})
+            metrics[f"uniqueness@{self.space}"] = stats["uniqueness"]
+            cols[f"acc:{self.space}:{f}"] = acc.tolist()
+        return metrics, cols
+
+
+def open_transfer(cfg: BenchmarkConfig) -> Transfer:
+    """The :class:`Transfer` of a config with ``transfer_space`` (``ValueError``: one line)."""
+    from trainables.spaces import SPACES, load_table
+    from trainables.spaces.transfer import mapping
+
+    target = cfg.transfer_space
+    if target not in SPACES:
+        raise ValueError(f"unknown transfer_space {target!r}; expected one of {', '.join(SPACES)}")
+    fn = mapping(cfg.space, target)
+    table = load_table(target, cfg.transfer_data_dir or cfg.data_dir)
+    fields = cfg.transfer_fields or tuple(f for _, f in dataset_fields(target, table.fields))
+    if not fields:
+        raise ValueError(f"transfer_space {target!r}: no default evaluation fields; set transfer_fields")
+    for f in fields:
+        table.column(f)  # unknown name → ValueError listing the table's fields
+    return Transfer(target, fn, Evaluator(table, fields[0], np.zeros(len(table), dtype=bool)), tuple(fields))
 
 
 @dataclass
@@ -124,6 +213,7 @@ class Trial:
     rng: np.random.Generator
     device: str
     score_fields: list[str] = field(default_factory=list)
+    transfer: Transfer | None = None
 
 
 def seed_everything(seed: int) -> None:
@@ -156,7 +246,9 @@ def open_trial(config: dict[str, Any], device: str | None = None) -> Trial:
         score = [f for f in table.fields if f.split("/")[1:] == [split, fidelity]]
     for f in score:
         table.column(f)
-    return Trial(cfg, oracle, evaluator, np.random.default_rng(cfg.seed), device or reporting.device(), score)
+    transfer = open_transfer(cfg) if cfg.transfer_space is not None else None
+    return Trial(cfg, oracle, evaluator, np.random.default_rng(cfg.seed), device or reporting.device(), score,
+                 transfer)
 
 
 def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
@@ -170,11 +262,15 @@ def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
     for f in trial.score_fields:  # the same samples scored on other datasets (transfer studies)
         if f != trial.config.eval_field:
             other = trial.evaluator.statistics(archs, seen, trial.oracle.queries, field=f)
-            metrics.update({f"{k}@{f}": other[k] for k in TRANSFER_METRICS})
+            metrics.update({transfer_name(k, f): other[k] for k in TRANSFER_METRICS})
+    cols = trial.evaluator.rows(archs, seen, trial.score_fields)
+    if trial.transfer is not None:
+        more, more_cols = trial.transfer.score(archs, cols["valid"], trial.oracle.queries)
+        metrics.update(more)
+        cols.update(more_cols)
     metrics.update(extra or {})
     metrics["label_field"] = trial.config.label_field
     metrics["eval_field"] = trial.config.eval_field
-    cols = trial.evaluator.rows(archs, seen, trial.score_fields)
     cols["label_field"] = [trial.config.label_field] * len(archs)
     cols["eval_field"] = [trial.config.eval_field] * len(archs)
     path = Path(checkpoint_dir) / ARCHS_FILE

@@ -63,8 +63,8 @@ generator and the torch sampling generator, and the valuer's labelled set, so a 
 continues exactly. Evaluation samples use their own generator seeded by ``(seed, epoch)``,
 so reporting never perturbs training.
 
-NB101 → NB201: :func:`nb101_to_nb201` is a small, explicit, **lossy** op-vocabulary mapping
-(see its docstring) for cross-space transfer studies.
+Cross-space transfer (trained on NB101 labels, scored on NB201) needs nothing here: set
+``transfer_space`` (:mod:`trainables.common`); the mapping is :mod:`trainables.spaces.transfer`.
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import AttentionalAggregation, DenseGCNConv, GCNConv, MessagePassing, global_mean_pool
 
 from trainables import common, reporting
-from trainables.arch import INPUT, OUTPUT, ArchGraph
+from trainables.arch import ArchGraph
 from trainables.spaces.base import SearchSpace
 
 MODEL_FILE = "gnn2gnn.pt"
@@ -860,37 +860,3 @@ def _save(d: str, model: GNN2GNN, tgen: torch.Generator, oracle, rng: np.random.
     state = {"epoch": epoch, "oracle": oracle.state_dict(), "rng": rng.bit_generator.state,
              "valuer_data": data.state()}
     Path(d, STATE_FILE).write_text(json.dumps(state))
-
-
-# ======================================================================== NB101 → NB201
-NB101_TO_NB201_OPS = {
-    "conv3x3-bn-relu": "nor_conv_3x3",
-    "conv1x1-bn-relu": "nor_conv_1x1",
-    "maxpool3x3": "avg_pool_3x3",
-}
-
-
-def nb101_to_nb201(arch: ArchGraph, missing: str = "none") -> ArchGraph:
-    """Map an NB101 cell onto an NB201 cell — **lossy**, for cross-space transfer only.
-
-    Ops go through :data:`NB101_TO_NB201_OPS` (conv3x3-bn-relu → nor_conv_3x3,
-    conv1x1-bn-relu → nor_conv_1x1, maxpool3x3 → avg_pool_3x3; NB201 has no max-pool, so
-    pooling changes kind). The NB101 graph is pruned and its intermediate ops, in topological
-    order, fill NB201's 6 edge slots in the official order ``0→1, 0→2, 1→2, 0→3, 1→3, 2→3``;
-    slots left over get ``missing`` (``"none"``, NB201's zero op, by default). NB101's
-    wiring is **not** carried over (NB201's topology is fixed), and a cell with more than 6
-    ops (impossible after NB101's 7-node pruning) would be cut. Raises ``ValueError`` for an
-    op outside NB101's vocabulary.
-    """
-    from trainables.spaces.nb201 import GRAPH_EDGES, OPS as NB201_OPS
-
-    if missing not in NB201_OPS:
-        raise ValueError(f"missing must be an NB201 op, got {missing!r}")
-    p = arch.prune() if arch.connected() else arch
-    mapped = []
-    for op in p.ops[1:-1]:
-        if op not in NB101_TO_NB201_OPS:
-            raise ValueError(f"no NB201 counterpart for NB101 op {op!r}")
-        mapped.append(NB101_TO_NB201_OPS[op])
-    slots = (mapped + [missing] * 6)[:6]
-    return ArchGraph((INPUT, *slots, OUTPUT), GRAPH_EDGES)
