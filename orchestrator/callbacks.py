@@ -11,6 +11,10 @@ Why this cannot lose or duplicate rows across a driver crash and ``--resume``:
   checkpoint and written again.
 * Writes replace the trial's one file per table (:class:`orchestrator.store.Store`), so writing
   a trial twice leaves one row. ``on_experiment_end`` writes any finished trial still missing.
+
+Callbacks run in the driver. The store root is given explicitly as a string (a path or a URI
+such as ``s3://bucket/prefix``) and resolved there, lazily: the callback is pickled into Tune's
+experiment state, which must hold neither a filesystem object nor credentials.
 """
 from __future__ import annotations
 
@@ -29,19 +33,34 @@ from orchestrator.store import Store, TrialRecord, provenance
 class StoreCallback(Callback):
     """Writes each finished trial's row (and its ``archs.parquet``) to the store.
 
-    The store root is derived from where Tune keeps the trial (``<root>/tune/<study>/<trial>``),
-    not remembered: ``Tuner.restore`` unpickles this callback, and the root may have moved.
+    ``root`` is the store root; ``Tuner.restore`` unpickles this callback with the root of the
+    study's first run, and :func:`orchestrator.run.run_study` points it at the current one
+    (:meth:`set_root`: the root may have moved).
     """
 
     def __init__(self, study: str, trainable: str, cpus: float, gpu_fraction: float, wandb: bool,
-                 variants: dict[str, dict[str, Any]] | None = None) -> None:
+                 variants: dict[str, dict[str, Any]] | None = None, *, root: str) -> None:
         self.study = study
+        self.root = str(root)
+        self._store: Store | None = None
         self.variants = variants or {}  # rows carry each variant's overlay as config columns
         self.trainable = trainable
         self.cpus = cpus
         self.gpu_fraction = gpu_fraction
         self.wandb = wandb
         self._provenance: dict[str, Any] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_store": None}  # the filesystem is resolved again where needed
+
+    def set_root(self, root: str) -> None:
+        self.root, self._store = str(root), None
+
+    @property
+    def store(self) -> Store:
+        if getattr(self, "_store", None) is None:
+            self._store = Store(self.root)
+        return self._store
 
     def setup(self, **info: Any) -> None:
         self._provenance = provenance()  # per run of the driver: a resume may run newer code
@@ -54,13 +73,12 @@ class StoreCallback(Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         finished = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
-        written = _store_of(finished[0]).trial_ids(self.study) if finished else set()
+        written = self.store.trial_ids(self.study) if finished else set()
         for trial in finished:
             if trial.trial_id not in written:
                 self.write(trial, trial.status)
 
     def write(self, trial, status: str) -> None:
-        store = _store_of(trial)
         checkpoint = trial.checkpoint
         record = TrialRecord(
             trial_id=trial.trial_id,
@@ -78,12 +96,13 @@ class StoreCallback(Callback):
             self._provenance = provenance()
         with _local_directory(checkpoint) as directory:
             record = dataclasses.replace(record, checkpoint_dir=directory)
-            store.write_trial(self.study, self.trainable, record, self._provenance)
+            self.store.write_trial(self.study, self.trainable, record, self._provenance)
 
 
 @contextlib.contextmanager
 def _local_directory(checkpoint) -> Iterator[str | None]:
-    """The checkpoint as a local directory: itself on a local or shared disk, else a download."""
+    """The checkpoint as a local directory: itself on a local or shared disk, else (object
+    store) a download to a temporary folder."""
     if checkpoint is None:
         yield None
     elif os.path.isabs(checkpoint.path) and os.path.isdir(checkpoint.path):
@@ -91,10 +110,6 @@ def _local_directory(checkpoint) -> Iterator[str | None]:
     else:
         with checkpoint.as_directory() as directory:
             yield directory
-
-
-def _store_of(trial) -> Store:
-    return Store(Path(trial.path).parents[2])
 
 
 def _error_text(trial) -> str | None:

@@ -16,8 +16,12 @@
 Layout of a store root: ``trials/`` and ``archs/`` (see :mod:`orchestrator.store`),
 ``tune/<study>/`` (Ray Tune's experiment: trial checkpoints, searcher state; written through
 :mod:`orchestrator.storage` so that a killed driver cannot leave it half-written) and
-``wandb/<study>/`` (offline W&B runs). The root must be a path every node sees (local disk
-for one machine, NFS for a cluster).
+``wandb/<study>/`` (offline W&B runs). The root must be storage every node reaches: a local
+folder for one machine, NFS or an object store (``s3://bucket/prefix``, ``gs://…``) for a
+cluster — :func:`orchestrator.storage.resolve_root` resolves it once for the store, Tune
+(``storage_path`` + ``storage_filesystem``) and the store callback. W&B writes to local disk
+only: with an object-store root, offline runs go to ``<tmp>/gnas-wandb/<study>/`` on the node
+that ran the trial (:data:`LOCAL_WANDB_DIR`; use online W&B on such clusters).
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import json
 import math
 import os
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +39,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from orchestrator import search
 from orchestrator.spec import SpecError, StudySpec, resolve_trainable, thaw
-from orchestrator.storage import atomic_local_filesystem
+from orchestrator.storage import StorageError, StorageRoot
 from orchestrator.store import Store
 from orchestrator.tracking import ENV_MODE, WandbSettings
 from orchestrator.trial import TrialEntry, make_trainable
@@ -42,6 +47,8 @@ from orchestrator.trial import TrialEntry, make_trainable
 SPEC_FILE = "gnas-study.json"
 # Spec fields that may differ between a study's first run and its resume.
 RESUMABLE_CHANGES = ("storage", "wandb")
+# Where offline W&B runs go when the store root is an object store (W&B writes local files).
+LOCAL_WANDB_DIR = Path(tempfile.gettempdir()) / "gnas-wandb"
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,22 @@ class Plan:
     resuming: bool
 
     @property
-    def experiment_path(self) -> Path:
-        return self.store.root / "tune" / self.spec.name
+    def location(self) -> StorageRoot:
+        return self.store.location
+
+    @property
+    def experiment_path(self) -> str:
+        """Tune's experiment folder, on :attr:`location`'s filesystem."""
+        return self.location.join("tune", self.spec.name)
+
+    def experiment_exists(self) -> bool:
+        return self.location.exists(self.experiment_path)
 
     @property
     def wandb_dir(self) -> Path:
-        return self.store.root / "wandb" / self.spec.name
+        if self.location.is_local:
+            return Path(self.location.join("wandb", self.spec.name))
+        return LOCAL_WANDB_DIR / self.spec.name
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,7 @@ class StudyResult:
     """What a finished :func:`run_study` call leaves: counts, cost, best config, where."""
 
     study: str
-    root: Path
+    root: str  # the store root: an absolute path or a URI
     trials: int
     terminated: int
     errored: int
@@ -90,20 +107,23 @@ def preflight(spec: StudySpec, *, resume: bool = False) -> Plan:
     """Check everything about ``spec`` that needs neither Ray nor the cluster; no side effects."""
     target, _ = resolve_trainable(spec.trainable)
     _check_trainable_config(spec, target)
-    store = Store(Path(spec.storage))
-    plan = Plan(spec=spec, target=target, store=store, resuming=False)
-    exists = plan.experiment_path.exists() or store.has_study(spec.name)
+    try:
+        store = Store(spec.storage)
+        plan = Plan(spec=spec, target=target, store=store, resuming=False)
+        exists = plan.experiment_exists() or store.has_study(spec.name)
+    except (StorageError, OSError) as exc:  # a bad URI, a missing bucket, no access
+        raise SpecError(f"store {spec.storage}: {exc}".splitlines()[0]) from None
     if not exists:
         return plan
     if not resume:
         raise SpecError(f"study {spec.name!r} already exists in {store.root}; pass --resume to continue it,"
                         " or choose another name or store (--out)")
-    _check_same_spec(spec, plan.experiment_path / SPEC_FILE)
-    if _can_restore(plan.experiment_path):
+    _check_same_spec(spec, plan)
+    if _can_restore(plan):
         return dataclasses.replace(plan, resuming=True)
     if store.has_study(spec.name):  # rows, but no Tune state to continue them from
         raise SpecError(f"study {spec.name!r} has results in {store.root} but no restorable Tune state"
-                        f" in {plan.experiment_path}; start it under another name or store")
+                        f" in {plan.location.uri_of(plan.experiment_path)}; start it under another name or store")
     return plan  # interrupted before Tune saved anything: nothing to lose, start afresh
 
 
@@ -125,10 +145,11 @@ def _check_trainable_config(spec: StudySpec, target: str) -> None:
             raise SpecError(f"trainable {spec.trainable!r} rejects the config: {exc}") from None
 
 
-def _check_same_spec(spec: StudySpec, saved: Path) -> None:
-    if not saved.is_file():
+def _check_same_spec(spec: StudySpec, plan: Plan) -> None:
+    saved = plan.location.join("tune", spec.name, SPEC_FILE)
+    if not plan.location.is_file(saved):
         return
-    before = json.loads(saved.read_text())
+    before = json.loads(plan.location.read_bytes(saved))
     now = json.loads(json.dumps(spec.to_dict(), default=str))
     changed = sorted(k for k in set(before) | set(now)
                      if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k))
@@ -150,22 +171,24 @@ def check_cluster_resources(spec: StudySpec, cluster: Mapping[str, float]) -> No
         raise SpecError(f"resources.cpu={want.cpu:g} per trial but the cluster has {cpus:g} CPUs")
 
 
-def _can_restore(path: Path) -> bool:
-    """Whether Tune left a state to restore at ``path``; raises if that state is damaged.
+def _can_restore(plan: Plan) -> bool:
+    """Whether Tune left a state to restore for ``plan``; raises if that state is damaged.
 
     Tune itself, given a damaged state file, logs the error and silently restarts the whole
     study; a resume must continue it or say why it cannot.
     """
     from ray import tune
 
-    if not tune.Tuner.can_restore(str(path), storage_filesystem=atomic_local_filesystem()):
+    location, path = plan.location, plan.experiment_path
+    if not tune.Tuner.can_restore(path, storage_filesystem=location.filesystem):
         return False
-    newest = max(path.glob("experiment_state-*.json"), default=None)
+    states = [p for p in location.files(path, "experiment_state-*.json") if p.count("/") == path.count("/") + 1]
+    newest = max(states, default=None)
     try:
-        json.loads(newest.read_text()) if newest else None
+        json.loads(location.read_bytes(newest)) if newest else None
     except (OSError, ValueError) as exc:
-        raise SpecError(f"cannot resume study at {path}: Tune's experiment state {newest.name} is damaged"
-                        f" ({exc}); start the study under another name") from None
+        raise SpecError(f"cannot resume study at {location.uri_of(path)}: Tune's experiment state"
+                        f" {newest.rsplit('/', 1)[-1]} is damaged ({exc}); start the study under another name") from None
     return True
 
 
@@ -210,10 +233,9 @@ def run_study(
         check_cluster_resources(spec, _cluster_resources(num_cpus, num_gpus))
     _start_local_ray(num_cpus, num_gpus, wandb_settings)
 
-    plan.experiment_path.mkdir(parents=True, exist_ok=True)
-    _write_json(plan.experiment_path / SPEC_FILE, spec.to_dict())
+    _write_json(plan, spec.to_dict())
     if verbose and resume:
-        print(f"resuming study {spec.name} from {plan.experiment_path}" if plan.resuming
+        print(f"resuming study {spec.name} from {plan.location.uri_of(plan.experiment_path)}" if plan.resuming
               else f"nothing to resume for study {spec.name}; starting it")
     tuner = _tuner(plan, wandb_settings, callbacks, verbose)
     with _driver_env():
@@ -288,9 +310,11 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     trainable = tune.with_resources(make_trainable(entry), resources)
     if plan.resuming:
-        return tune.Tuner.restore(str(plan.experiment_path), trainable=trainable,
-                                  resume_unfinished=True, resume_errored=True,
-                                  storage_filesystem=atomic_local_filesystem())
+        tuner = tune.Tuner.restore(plan.experiment_path, trainable=trainable,
+                                   resume_unfinished=True, resume_errored=True,
+                                   storage_filesystem=plan.location.filesystem)
+        _point_store_callbacks(tuner, plan.store.root)
+        return tuner
     # Tune needs the metric only to search or schedule by it; naming it otherwise would make
     # Tune reject the intermediate reports of trainables that compute it only at the end.
     ranks = bool(spec.search) or spec.scheduler_kind == "asha"
@@ -307,18 +331,35 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
     )
     run_config = tune.RunConfig(
         name=spec.name,
-        storage_path=str(plan.experiment_path.parent),
-        storage_filesystem=atomic_local_filesystem(),  # see orchestrator.storage
+        storage_path=plan.location.join("tune"),  # a path on storage_filesystem (no scheme)
+        storage_filesystem=plan.location.filesystem,  # see orchestrator.storage
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         callbacks=[StoreCallback(spec.name, spec.trainable, spec.resources.cpu, spec.resources.gpu,
-                                 wandb=wandb_settings is not None, variants=thaw(spec.variants)),
+                                 wandb=wandb_settings is not None, variants=thaw(spec.variants),
+                                 root=plan.store.root),
                    JsonLoggerCallback(), CSVLoggerCallback(), *callbacks],
         progress_reporter=_reporter(spec),
         verbose=verbose,
     )
     return tune.Tuner(trainable, param_space=search.param_space(spec), tune_config=tune_config,
                       run_config=run_config)
+
+
+def _point_store_callbacks(tuner, root: str) -> None:
+    """Point the restored tuner's store callbacks at ``root``.
+
+    ``Tuner.restore`` brings back the callbacks pickled when the study started, with the root
+    of that time; a study may be resumed from a copy of its root elsewhere (``--out``).
+    """
+    from orchestrator.callbacks import StoreCallback
+
+    internal = getattr(tuner, "_local_tuner", None)  # Ray 2.60 keeps the restored RunConfig here
+    if internal is None:  # Ray Client: the tuner lives remotely (and so do its callbacks)
+        return
+    for callback in internal.get_run_config().callbacks or ():
+        if isinstance(callback, StoreCallback):
+            callback.set_root(root)
 
 
 def _scheduler(spec: StudySpec):
@@ -384,10 +425,10 @@ def _driver_env() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+def _write_json(plan: Plan, data: Any) -> None:
+    """The study's spec beside Tune's experiment (compared on ``--resume``), written at once."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    plan.location.write_bytes(plan.location.join("tune", plan.spec.name, SPEC_FILE), text.encode())
 
 
 # ----------------------------------------------------------------------------- results

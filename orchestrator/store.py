@@ -12,10 +12,16 @@ flattened under ``config/…``, its final reported metrics, ``status``/``error``
 **Archs** rows are the trial's ``archs.parquet`` (written by the trainable into its final
 checkpoint) plus ``trial_id``, ``config_id`` and ``seed``.
 
+The root is a local (or NFS) folder or an object-store URI (``s3://bucket/prefix``,
+``gs://…``), resolved by :func:`orchestrator.storage.resolve_root`; everything goes through its
+pyarrow filesystem, and readers use ``pyarrow.dataset`` over it.
+
 No duplicates, none lost: a trial's rows live in exactly one file per table, named after the
-trial id and replaced atomically (temp file + ``os.replace``) whenever the trial is written
-again — after a retry, or after a resumed study finishes it. The file holds the trial's final
-iteration, so the (trial id, iteration) key is unique by construction. Writers never append.
+trial id and replaced atomically whenever the trial is written again — after a retry, or after
+a resumed study finishes it. Locally that is a hidden temp file + ``os.replace``; on an object
+store, one upload of the whole encoded file (an object appears only when its upload completes,
+so a reader sees the old file or the new one). The file holds the trial's final iteration, so
+the (trial id, iteration) key is unique by construction. Writers never append.
 
 This module imports neither Ray nor the trainables: the runner hands it :class:`TrialRecord`.
 """
@@ -27,10 +33,11 @@ import json
 import os
 import platform
 import socket
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from orchestrator.storage import StorageRoot, resolve_root
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -39,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 TABLES = ("trials", "archs")
 ARCHS_FILE = "archs.parquet"
 PARTITIONS = ("study", "trainable")
-DATA_FILES = "[!._]*.parquet"  # what readers see; writers' temp files start with "."
+DATA_FILES = "*.parquet"  # what readers see (names starting with "." or "_" never: writers' temp files)
 VERSIONED_PACKAGES = ("gnas-orchestrator", "ray", "optuna", "pyarrow", "torch", "torch-geometric", "wandb")
 
 # Keys Ray Tune adds to every result: bookkeeping, not metrics of the trainable.
@@ -72,20 +79,25 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class Store:
-    """A store root. Cheap to create; creates no directory until something is written."""
+    """A store root (a path or an ``s3://`` / ``gs://`` URI). Cheap to create; creates
+    nothing until something is written. ``root`` is the root as a string (local: absolute)."""
 
-    root: Path
+    root: str
+    location: StorageRoot = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root).expanduser().absolute())
+    def __init__(self, root: "str | os.PathLike[str] | StorageRoot") -> None:
+        location = resolve_root(root)
+        object.__setattr__(self, "location", location)
+        object.__setattr__(self, "root", location.uri)
 
     # ---------------------------------------------------------------- layout
-    def partition(self, table: str, study: str, trainable: str) -> Path:
-        return self.root / table / f"study={study}" / f"trainable={_partition_value(trainable)}"
+    def partition(self, table: str, study: str, trainable: str) -> str:
+        """The folder (on the store's filesystem) of one study and trainable's ``table`` files."""
+        return self.location.join(table, f"study={study}", f"trainable={_partition_value(trainable)}")
 
     def has_study(self, study: str) -> bool:
         """Whether any rows of ``study`` were written (under any trainable)."""
-        return any((self.root / t / f"study={study}").exists() for t in TABLES)
+        return any(self.location.exists(self.location.join(t, f"study={study}")) for t in TABLES)
 
     # ---------------------------------------------------------------- writing
     def write_trial(self, study: str, trainable: str, record: TrialRecord,
@@ -109,22 +121,24 @@ class Store:
             self._replace(self.partition("archs", study, trainable), record.trial_id, archs)
         return 1, n_archs
 
-    @staticmethod
-    def _replace(directory: Path, trial_id: str, table: "pa.Table") -> None:
+    def _replace(self, directory: str, trial_id: str, table: "pa.Table") -> None:
+        """Encode ``table`` in memory, then put it as ``<directory>/<trial_id>.parquet`` at once."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        directory.mkdir(parents=True, exist_ok=True)
-        final = directory / f"{trial_id}.parquet"
-        tmp = directory / f".tmp-{trial_id}-{uuid.uuid4().hex}.parquet"  # '.': ignored by readers
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        self.location.write_bytes(f"{directory}/{trial_id}.parquet", sink.getvalue().to_pybytes())
 
     def trial_ids(self, study: str) -> set[str]:
         """Ids of the trials of ``study`` that have a trials row."""
-        return {p.stem for p in (self.root / "trials" / f"study={study}").glob(f"trainable=*/{DATA_FILES}")}
+        base = self.location.join("trials", f"study={study}")
+        return {Path(p).stem for p in self._data_files(base)}
+
+    def _data_files(self, base: str) -> list[str]:
+        """The data files under ``base`` at partition depth (``…/trainable=T/<file>``)."""
+        return [p for p in self.location.files(base, DATA_FILES)
+                if p.rsplit("/", 2)[-2].startswith("trainable=")]
 
     # ---------------------------------------------------------------- reading
     def read(self, table: str = "trials", studies: Iterable[str] | None = None) -> "pa.Table":
@@ -139,15 +153,16 @@ class Store:
 
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-        base = self.root / table
-        files = sorted(base.glob(f"study=*/trainable=*/{DATA_FILES}"))
+        base = self.location.join(table)
+        files = [p for p in self._data_files(base) if p.rsplit("/", 3)[-3].startswith("study=")]
         partitioning = ds.partitioning(pa.schema([(p, pa.string()) for p in PARTITIONS]), flavor="hive")
         if not files:
             return pa.table({p: pa.array([], pa.string()) for p in PARTITIONS})
-        schema = pa.unify_schemas([pq.read_schema(f) for f in files] + [partitioning.schema],
+        fs = self.location.filesystem
+        schema = pa.unify_schemas([pq.read_schema(f, filesystem=fs) for f in files] + [partitioning.schema],
                                   promote_options="permissive")
-        dataset = ds.dataset([str(f) for f in files], schema=schema, format="parquet",
-                             partitioning=partitioning, partition_base_dir=str(base))
+        dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=fs,
+                             partitioning=partitioning, partition_base_dir=base)
         wanted = None if studies is None else ds.field("study").isin(list(studies))
         return dataset.to_table(filter=wanted)
 

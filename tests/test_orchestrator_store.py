@@ -47,7 +47,7 @@ def test_rewriting_a_trial_replaces_its_rows_and_temp_files_are_invisible(tmp_pa
     for value in (1.0, 2.0):  # e.g. the trial was finished again after a resume
         assert store.write_trial("s", "toy", record("t1", {"seed": 3}, value, ckpt=str(ckpt)), {}) == (1, 2)
     part = store.partition("trials", "s", "toy")
-    (part / ".tmp-t9-dead.parquet").write_bytes(b"half a file")  # a writer killed mid-write
+    (Path(part) / ".tmp-t9-dead.parquet").write_bytes(b"half a file")  # a writer killed mid-write
     trials_ = store.read_pandas("trials")
     assert trials_["top5_pct"].tolist() == [2.0]
     archs = store.read_pandas("archs")
