@@ -8,6 +8,12 @@ shared store (``--out``). The study's own folder, ``<out>/studies/<study>/``, ho
 * ``study.json`` — the manifest: which parts belong to the study and what they stand for;
 * ``report.md``, ``figures/*.png|svg``, ``tables/*.parquet|csv`` — built from the store only.
 
+With an object-store ``--out`` (``s3://…``, ``gs://…``) the folder is built locally, in
+``<report-dir>/studies/<study>/`` (``--report-dir``, default ``./results``), and copied to
+``<out>/studies/<study>/`` in the store: the manifest as soon as it changes, the report once
+built. The store's copy of the manifest is the one read (merging parts, ``--report-only``), so
+a study run on a cluster can be reported on from any machine that reaches the store.
+
 Lifecycle of :func:`main` (what a study script calls):
 
 1. parse and validate the arguments and every part's spec — a problem is one ``error:`` line,
@@ -22,6 +28,7 @@ Lifecycle of :func:`main` (what a study script calls):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -78,16 +85,26 @@ class Setup:
     trainables: tuple[str, ...]
     seeds: tuple[int, ...]
     gpus_per_trial: float
-    out: Path
+    out: str  # the store root: an absolute path or an object-store URI
     resume: bool
     wandb: bool
     report_only: bool
     address: str | None
     quiet: bool
+    report_dir: Path  # local: the study's folder is report_dir/studies/<study> (= out when out is a path)
 
     @property
     def folder(self) -> Path:
-        return self.out / "studies" / self.study
+        return self.report_dir / "studies" / self.study
+
+    @functools.cached_property
+    def store_folder(self) -> tuple[Any, str] | None:
+        """``(StorageRoot, path)`` of the study folder's copy in an object store; ``None`` when
+        ``out`` is a local folder (then :attr:`folder` is the only copy)."""
+        from orchestrator.storage import resolve_root
+
+        location = resolve_root(self.out)
+        return None if location.is_local else (location, location.join("studies", self.study))
 
     def benchmark(self) -> dict[str, Any]:
         """The benchmark part of every trial's config."""
@@ -121,7 +138,11 @@ def parser(prog: str, description: str, *, default_trainables: str, presets_help
     p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="F",
                    help="GPU share per trial, e.g. 0.25 packs 4 trials per GPU (default: 0, CPU)")
     p.add_argument("--out", default="results", metavar="DIR",
-                   help="store root; the study's report goes to DIR/studies/<name>/ (default: results)")
+                   help="store root: a folder, s3://bucket/prefix or gs://bucket/prefix; the study's report goes"
+                        " to DIR/studies/<name>/ (default: results)")
+    p.add_argument("--report-dir", metavar="DIR",
+                   help="local folder for the study's report when --out is an object store: DIR/studies/<name>/,"
+                        " also copied to the store (default: results)")
     p.add_argument("--name", help="study name (default: <study>-<preset>-<space>-<dataset>)")
     p.add_argument("--resume", action="store_true",
                    help="continue parts a previous run left unfinished (finished parts are always kept)")
@@ -161,10 +182,18 @@ def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, 
     space_tag = Path(space).stem if space.endswith((".yaml", ".yml")) else space
     name = args.name or "-".join(x for x in (study_kind, args.preset, space_tag, dataset) if x)
     data_dir = str(Path(args.data_dir).absolute()) if args.data_dir else None  # trials may run elsewhere
+    from orchestrator.storage import StorageError, resolve_root
+
+    try:
+        root = resolve_root(args.out)
+    except StorageError as exc:
+        raise SpecError(f"--out: {exc}") from None
+    report_dir = getattr(args, "report_dir", None) or (root.uri if root.is_local else "results")
     return Setup(study=name, preset=args.preset, space=space, dataset=dataset, data_dir=data_dir,
                  trainables=names, seeds=tuple(range(n_seeds)), gpus_per_trial=float(args.gpus_per_trial),
-                 out=Path(args.out).expanduser().absolute(), resume=args.resume, wandb=not args.no_wandb,
-                 report_only=args.report_only, address=args.address, quiet=args.quiet)
+                 out=root.uri, resume=args.resume, wandb=not args.no_wandb,
+                 report_only=args.report_only, address=args.address, quiet=args.quiet,
+                 report_dir=Path(report_dir).expanduser().absolute())
 
 
 def part_spec(s: Setup, part: str, trainable: str, config: Mapping[str, Any], *,
@@ -211,7 +240,7 @@ def plan(parts: Sequence[Part], s: Setup) -> list[tuple[Part, str]]:
     out = []
     for part in parts:
         p = preflight(part.spec, resume=True)  # same spec if it exists; trainable accepts the config
-        if not (p.experiment_path.exists() or store.has_study(part.name)):
+        if not (p.experiment_exists() or store.has_study(part.name)):
             out.append((part, "run"))
         elif finished(store, part.spec):
             out.append((part, "keep"))
@@ -252,15 +281,47 @@ def run_parts(planned: Sequence[tuple[Part, str]], s: Setup) -> int:
 # ----------------------------------------------------------------------------- manifest
 def write_manifest(s: Setup, parts: Sequence[Part], settings: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``parts`` into the study's manifest (atomically) and return it."""
-    path = s.folder / MANIFEST
-    manifest = read_manifest(s.folder) if path.exists() else {"study": s.study, "parts": []}
+    manifest = load_manifest(s) if _has_manifest(s) else {"study": s.study, "parts": []}
     entries = {e["name"]: e for e in manifest["parts"]}
     for part in parts:
         entries[part.name] = part.manifest_entry()
     manifest.update(study=s.study, settings=_merged_settings(manifest.get("settings", {}), settings),
                     parts=[entries[k] for k in sorted(entries)])
-    write_text(path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(s.folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    publish(s, [MANIFEST])
     return manifest
+
+
+def _has_manifest(s: Setup) -> bool:
+    remote = s.store_folder
+    return remote[0].is_file(f"{remote[1]}/{MANIFEST}") if remote else (s.folder / MANIFEST).is_file()
+
+
+def load_manifest(s: Setup) -> dict[str, Any]:
+    """The study's manifest: the store's copy when ``out`` is an object store, else the folder's."""
+    remote = s.store_folder
+    if remote is None:
+        return read_manifest(s.folder)
+    location, folder = remote
+    if not location.is_file(f"{folder}/{MANIFEST}"):
+        raise SpecError(f"no study at {location.uri_of(folder)} (no {MANIFEST}); run the study first, or check --out/--name")
+    try:
+        return json.loads(location.read_bytes(f"{folder}/{MANIFEST}"))
+    except ValueError as exc:
+        raise SpecError(f"{location.uri_of(folder)}/{MANIFEST} is not valid JSON ({exc})") from None
+
+
+def publish(s: Setup, names: Iterable[str] | None = None) -> None:
+    """Copy the study folder's files (``names``, relative; default: all) to the object store's
+    copy of the folder, each one upload (nothing to do when ``out`` is a local folder)."""
+    remote = s.store_folder
+    if remote is None:
+        return
+    location, folder = remote
+    files = [s.folder / n for n in names] if names is not None else sorted(
+        p for p in s.folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    for path in files:
+        location.write_bytes(f"{folder}/{path.relative_to(s.folder).as_posix()}", path.read_bytes())
 
 
 def _merged_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -375,7 +436,7 @@ def log_report_to_wandb(s: Setup, report: Report) -> None:
         import wandb
 
         mode = os.environ.get("WANDB_MODE", "offline")
-        directory = s.out / "wandb" / s.study
+        directory = s.report_dir / "wandb" / s.study  # local: W&B writes files (= <out>/wandb/<study> for a folder)
         directory.mkdir(parents=True, exist_ok=True)
         settings = wandb.Settings(silent=True, console="off", disable_git=True, x_disable_stats=True)
         run = wandb.init(project="gnas", group=s.study, job_type="report", name=f"{s.study}-report",
@@ -402,7 +463,7 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
     try:
         s = setup(args, study_kind, preset_seeds)
         if s.report_only:
-            manifest = read_manifest(s.folder)
+            manifest = load_manifest(s)
             errored = 0
         else:
             parts, settings = build(s, args)
@@ -417,12 +478,14 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
         rep = Report(s.folder)
         report(s, manifest, rep)
         path = rep.write()
+        publish(s)
         if s.wandb:
             log_report_to_wandb(s, rep)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"report: {path}  ({time.perf_counter() - started:.0f} s)")
+    copy = f"; copied to {s.store_folder[0].uri_of(s.store_folder[1])}/" if s.store_folder else ""
+    print(f"report: {path}{copy}  ({time.perf_counter() - started:.0f} s)")
     if not s.report_only:
         print(scale_up_hint(s, p.prog))
     return EXIT_TRIALS_FAILED if errored else EXIT_OK

@@ -199,3 +199,43 @@ def test_study_on_s3_stores_tune_state_and_rows_there_and_resumes(s3_env, tmp_pa
     for key in objects(f"{BUCKET}/studies"):  # Tune's pickles included: no credentials in the store
         with fs.open_input_stream(key) as stream:
             assert SECRET.encode() not in stream.readall(), key
+
+
+# ----------------------------------------------------------------------------- a study's folder
+def test_study_folder_with_an_object_store_out_is_built_locally_and_copied_to_the_store(s3_env, tmp_path,
+                                                                                        monkeypatch, capsys):
+    import pandas as pd
+
+    from orchestrator import studykit
+
+    monkeypatch.chdir(tmp_path)
+    p = studykit.parser("kit.py", "a study", default_trainables="gnn2gnn", presets_help="")
+    seeds = {"smoke": 1, "local": 1, "full": 1}
+    out = f"s3://{BUCKET}/kit"
+    s = studykit.setup(p.parse_args(["--out", out, "--name", "kit", "--preset", "smoke"]), "kit", seeds)
+    assert s.out == out and s.folder == tmp_path / "results" / "studies" / "kit"  # the local default
+    part = studykit.Part(studykit.part_spec(s, "p", "toy", {"steps": 1}), method="toy")
+    assert part.spec.storage == out
+    manifest = studykit.write_manifest(s, [part], {"preset": "smoke"})
+    assert f"{BUCKET}/kit/studies/kit/study.json" in objects(f"{BUCKET}/kit")  # published at once
+    assert studykit.load_manifest(s) == manifest
+
+    def report(s, manifest, rep):
+        rep.add("# kit", f"{len(manifest['parts'])} part")
+        rep.table("parts", pd.DataFrame({"name": [e["name"] for e in manifest["parts"]]}))
+
+    # --report-only elsewhere: the manifest comes from the store, the report goes back there
+    elsewhere = tmp_path / "elsewhere"
+    argv = ["--out", out, "--name", "kit", "--report-only", "--no-wandb", "--report-dir", str(elsewhere)]
+    assert studykit.main(argv, p, study_kind="kit", preset_seeds=seeds, build=None, report=report) == 0
+    assert f"copied to {out}/studies/kit/" in capsys.readouterr().out
+    stored = objects(f"{BUCKET}/kit/studies/kit")
+    assert sorted(k.split("/studies/kit/")[1] for k in stored) == [
+        "report.md", "study.json", "tables/parts.csv", "tables/parts.parquet"]
+    assert (elsewhere / "studies" / "kit" / "report.md").read_text() == "# kit\n1 part\n"
+    assert not any(p.name.startswith("s3") for p in tmp_path.rglob("*"))  # no local "s3:" folder
+
+    code = studykit.main(["--out", "hdfs://nn/x", "--report-only"], p, study_kind="kit", preset_seeds=seeds,
+                         build=None, report=report)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == studykit.EXIT_BAD_INPUT and len(err) == 1 and err[0].startswith("error: --out: ")
