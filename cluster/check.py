@@ -128,7 +128,9 @@ def storage_problem(root: str | None) -> str | None:
         return "no storage root"
     url = urlparse(root)
     if url.scheme in ("s3", "gs"):
-        return None if url.netloc else f"{root!r} names no bucket"
+        if url.username or url.password:
+            return "the root carries credentials (nodes take them from their instance profile / service account)"
+        return None if url.hostname else f"{root!r} names no bucket"
     if url.scheme not in ("", "file"):
         return f"{root!r}: use s3://, gs:// or an NFS path"
     path = url.path if url.scheme else root

@@ -81,7 +81,7 @@ def test_storage_roots_are_shared_storage():
 @pytest.mark.parametrize("root, shared", [
     ("s3://bucket/gnas", True), ("gs://bucket", True), ("/mnt/gnas/studies", True),
     ("/tmp/gnas", False), ("/dev/shm/x", False), ("results", False), ("~/results", False),
-    ("s3://", False), ("hdfs://nn/x", False), ("", False),
+    ("s3://", False), ("hdfs://nn/x", False), ("", False), ("s3://KEY:SECRET@bucket/gnas", False),
 ])
 def test_storage_root_rule(root, shared):
     assert (check.storage_problem(root) is None) is shared
