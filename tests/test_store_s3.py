@@ -181,16 +181,22 @@ def test_study_on_s3_stores_tune_state_and_rows_there_and_resumes(s3_env, tmp_pa
         assert any(k.rsplit("/", 1)[-1].startswith("experiment_state-") for k in stored)
         assert any("/checkpoint_000000/" in k for k in stored)  # trial actors upload checkpoints
 
-        # Resume: the errored trials continue from their checkpoints on S3; no row twice.
-        code, out, err = run([*command, "--resume"], env, timeout=240)
+        # Resume from a copy of the root under another prefix (a moved store): the errored trials
+        # continue from their checkpoint objects there, and every row lands in the new root once.
+        moved = f"s3://{BUCKET}/moved"
+        fs, _ = pafs.FileSystem.from_uri(root)
+        pafs.copy_files(f"{BUCKET}/studies", f"{BUCKET}/moved", source_filesystem=fs, destination_filesystem=fs)
+        code, out, err = run([*command[:-4], "--out", moved, "--no-wandb", "--quiet", "--resume"], env, timeout=240)
         assert code == 0, err[-4000:]
-        assert "4 trials (4 done, 0 errored)" in out
-        assert "filesystem=s3, path=gnas-test/studies/tune/s3study/" in out + err  # restored from S3 objects
-        rows = Store(root).read_pandas("trials", studies=["s3study"])
+        assert "4 trials (4 done, 0 errored)" in out and f"store {moved}" in out
+        assert "filesystem=s3, path=gnas-test/moved/tune/s3study/" in out + err  # restored from the copy's objects
+        rows = Store(moved).read_pandas("trials", studies=["s3study"])
         assert len(rows) == 4 and rows["trial_id"].is_unique and (rows["status"] == "TERMINATED").all()
         assert (rows["iteration"] == 2).all()
-        archs = Store(root).read_pandas("archs", studies=["s3study"])
+        archs = Store(moved).read_pandas("archs", studies=["s3study"])
         assert len(archs) == 4 * 3 and archs.groupby("trial_id").size().tolist() == [3] * 4
+        before = Store(root).read_pandas("trials", studies=["s3study"])  # the original root: untouched
+        assert sorted(before["status"]) == ["ERROR", "ERROR", "TERMINATED", "TERMINATED"]
     finally:
         reap(temp)
         __import__("shutil").rmtree(temp, ignore_errors=True)
