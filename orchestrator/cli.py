@@ -23,7 +23,9 @@ def parser() -> argparse.ArgumentParser:
                      help="continue an interrupted study: finished trials are kept, the rest continue")
     run.add_argument("--no-wandb", action="store_true", help="turn W&B tracking off")
     run.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    run.add_argument("--out", metavar="DIR", help="store root (overrides the spec's 'storage')")
+    run.add_argument("--out", metavar="DIR",
+                     help="store root: a folder, s3://bucket/prefix or gs://bucket/prefix (overrides the spec's"
+                          " 'storage'; cloud credentials come from the environment / instance profile)")
     run.add_argument("--no-resource-check", action="store_true",
                      help="skip the CPU/GPU availability check (autoscaling clusters that add GPU nodes on demand)")
     run.add_argument("--quiet", action="store_true", help="no progress table, only the summary line")
