@@ -5,6 +5,13 @@ the budgeted oracle, as always) and the same generated sample is scored on every
 the space (NB201: cifar10, cifar100, imagenet16; NAS-Bench-Graph: its 9 datasets). The
 diagonal (B = A) is the in-dataset reference.
 
+Across spaces (``--space nb101 --target-space nb201``): trials train on the source space and
+their valid cells are mapped into the target space through the shared op vocabulary
+(:mod:`trainables.spaces.transfer`) and scored on each of its datasets. Two references come
+with it: the same generator trained in the target space on B directly (rows ``nb201:B``, the
+in-space diagonal), and uniformly sampled source cells mapped the same way (method
+``uniform``: the mapping's own chance level).
+
 Output in ``<out>/studies/<name>/``: ``report.md``; per generator a transfer heatmap (cell =
 top-5 % share on B, mean and 95 % CI over seeds; diagonal outlined); a heatmap of the datasets'
 own rank correlation (Kendall τ of their accuracies over the whole table: how related are the
@@ -38,10 +45,15 @@ def parser() -> argparse.ArgumentParser:
         presets_help="smoke: 2 source datasets, 2 seeds, tiny models (CI); local: every source dataset, "
                      "3 seeds, laptop-sized models; full: 10 seeds, the papers' model sizes.",
         epilog="examples:\n  python studies/generalisation.py\n"
-               "  python studies/generalisation.py --space nb201 --data-dir ../shared/data")
+               "  python studies/generalisation.py --space nb201 --data-dir ../shared/data\n"
+               "  python studies/generalisation.py --space nb101 --target-space nb201 --data-dir ../shared/data "
+               "--trainables gnn2gnn,graphvae")
     p.add_argument("--sources", metavar="A,B", help="source datasets to train on (default: the preset's)")
     p.add_argument("--query-budget", type=int, metavar="N",
                    help="benchmark queries per trial (default: the preset's)")
+    p.add_argument("--target-space", metavar="SPACE",
+                   help="score in another space through the shared op mapping (trainables/spaces/transfer.py), "
+                        "e.g. --space nb101 --target-space nb201; its table comes from --data-dir")
     return p
 
 
@@ -54,34 +66,21 @@ def datasets(space: str, data_dir: str | None) -> list[tuple[str, str]]:
         table = load_table(space, data_dir)
     except ValueError as exc:
         raise SpecError(str(exc)) from None
-    out = []
-    for name in dict.fromkeys(f.split("/")[0] for f in table.fields):
-        try:
-            _, eval_field = common.default_fields(space, name)
-        except ValueError:
-            continue  # e.g. NB201's cifar10-valid: a split of cifar10, not another task
-        if eval_field in table.fields:
-            out.append((name, eval_field))
-    return out
+    return common.dataset_fields(space, table.fields)
 
 
 def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[str, Any]]:
     if s.dataset:
         raise SpecError("--dataset does not apply: this study trains on every dataset (use --sources)")
+    if args.target_space and args.target_space != s.space:
+        return _build_across(s, args, args.target_space)
     targets = datasets(s.space, s.data_dir)
     if len(targets) < 2:
-        raise SpecError(f"space {s.space!r} has {len(targets)} dataset(s) with default fields; transfer needs 2")
+        raise SpecError(f"space {s.space!r} has {len(targets)} dataset(s) with default fields; transfer needs 2 "
+                        "(or score in another space: --target-space)")
     names = [d for d, _ in targets]
-    if args.sources:
-        sources = [x.strip() for x in args.sources.split(",") if x.strip()]
-        for x in sources:
-            if x not in names:
-                raise SpecError(f"--sources: unknown dataset {x!r} of {s.space}; expected some of {', '.join(names)}")
-    else:
-        sources = names[:SMOKE_SOURCES] if s.preset == "smoke" else names
-    budget = BUDGET[s.preset] if args.query_budget is None else args.query_budget
-    if budget < 1:
-        raise SpecError(f"--query-budget must be at least 1, got {budget}")
+    sources = _sources(args, names, s)
+    budget = _budget(args, s)
     base = {**s.benchmark(), "n_samples": SAMPLES[s.preset], "score_fields": [f for _, f in targets]}
     variants = {f"from-{d}": {"dataset": d} for d in sources}
     parts = []
@@ -94,18 +93,82 @@ def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[
     return parts, settings
 
 
+def _build_across(s: kit.Setup, args: argparse.Namespace, target: str) -> tuple[list[kit.Part], dict[str, Any]]:
+    """Train in ``s.space``, score mapped cells in ``target``; plus the two references (module doc)."""
+    from trainables.spaces.transfer import mapping
+
+    try:
+        mapping(s.space, target)
+    except ValueError as exc:
+        raise SpecError(f"--target-space: {exc}") from None
+    own = [d for d, _ in datasets(s.space, s.data_dir)]
+    if not own:
+        raise SpecError(f"space {s.space!r} has no dataset with default fields to train on")
+    targets = datasets(target, s.data_dir)
+    if not targets:
+        raise SpecError(f"--target-space {target!r} has no dataset with default fields to score on")
+    sources = _sources(args, own, s)
+    budget = _budget(args, s)
+    base = {**s.benchmark(), "n_samples": SAMPLES[s.preset], "transfer_space": target}
+    in_target = {"space": target, "transfer_space": None}  # scores every dataset of its own space by default
+    variants = {**{f"from-{d}": {"dataset": d} for d in sources},
+                **{f"in-{target}-from-{d}": {**in_target, "dataset": d} for d, _ in targets}}
+    parts = []
+    for t in s.trainables:
+        config = {**base, **kit.trainable_config(t, s.preset)}
+        parts.append(kit.Part(kit.part_spec(s, t, t, config, variants=variants, query_budget=budget), t))
+    refs = {f"uniform-from-{d}": {"method": "uniform", "dataset": d} for d in sources}
+    spec = kit.part_spec(s, "uniform", "baseline", base, variants=refs, query_budget=budget)
+    parts.append(kit.Part(spec, "uniform", role="reference"))
+    settings = {"targets": {f"{target}:{d}": f for d, f in targets}, "target_space": target,
+                "sources": [f"{s.space}:{d}" for d in sources] + [f"{target}:{d}" for d, _ in targets],
+                "query_budget": budget, "n_samples": base["n_samples"], "seeds": list(s.seeds),
+                "trainables": list(s.trainables), "data_dir": s.data_dir}
+    return parts, settings
+
+
+def _sources(args: argparse.Namespace, names: list[str], s: kit.Setup) -> list[str]:
+    if args.sources:
+        sources = [x.strip() for x in args.sources.split(",") if x.strip()]
+        for x in sources:
+            if x not in names:
+                raise SpecError(f"--sources: unknown dataset {x!r} of {s.space}; expected some of {', '.join(names)}")
+        return sources
+    return names[:SMOKE_SOURCES] if s.preset == "smoke" else names
+
+
+def _budget(args: argparse.Namespace, s: kit.Setup) -> int:
+    budget = BUDGET[s.preset] if args.query_budget is None else args.query_budget
+    if budget < 1:
+        raise SpecError(f"--query-budget must be at least 1, got {budget}")
+    return budget
+
+
 def tidy(frame, settings: dict[str, Any]):
-    """One row per (trial, target dataset): the trial's sample scored on that target."""
+    """One row per (trial, target dataset): the trial's sample scored on that target.
+
+    Within a space, sources and targets are dataset names; across spaces both carry the
+    space (``nb101:cifar10`` → ``nb201:cifar100``)."""
     import pandas as pd
 
+    from trainables.common import transfer_name
+
+    home = settings["space"]
+    target_space = settings.get("target_space")
     rows = []
     for _, r in frame.iterrows():
-        source = r["config/dataset"]
+        space = r.get("config/space", home) if target_space else home
+        dataset = r["config/dataset"]
+        source = f"{space}:{dataset}" if target_space else dataset
         for target, field in settings["targets"].items():
-            suffix = "" if target == source else f"@{field}"
+            if target == source:
+                names = {m: m for m, _, _ in METRICS}  # in-dataset: the trial's own statistics
+            else:
+                other_space = target_space if target_space and space != target_space else None
+                names = {m: transfer_name(m, field, other_space) for m, _, _ in METRICS}
             rows.append({"method": r["method"], "source": source, "target": target, "target_field": field,
                          "seed": int(r["seed"]), "trial_id": r["trial_id"],
-                         **{m: float(r.get(f"{m}{suffix}", np.nan)) for m, _, _ in METRICS},
+                         **{m: float(r.get(n, np.nan)) for m, n in names.items()},
                          "queries": float(r["queries"])})
     return pd.DataFrame(rows)
 
@@ -134,16 +197,30 @@ def task_correlation(space: str, data_dir: str | None, targets: dict[str, str]):
 def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     st = manifest["settings"]
     targets = st["targets"]
+    across = st.get("target_space")
     frame = kit.trials_frame(s, manifest)
-    rep.add(f"# Generalisation study `{s.study}`", "",
-            f"Space **{st['space']}**. Each trial trains on one source dataset A (its default label field, "
-            f"through the budgeted oracle: at most **{st['query_budget']}** queries) and its "
-            f"{st['n_samples']} generated architectures are scored on every target B "
-            f"(fields: {', '.join(f'`{f}`' for f in targets.values())}; accuracy in %). "
-            f"Seeds: {len(st['seeds'])} per source. Chance level of the top-5 % share is 5 %. "
-            "Intervals: 95 % CI of the mean over seeds (Student t below 20 seeds). Preset: "
-            f"{st['preset']}.", "")
-    tau, tau_rows = task_correlation(st["space"], st.get("data_dir"), targets)
+    rep.add(f"# Generalisation study `{s.study}`", "")
+    if across:
+        from trainables.spaces.transfer import mapping
+
+        fn = mapping(st["space"], across)
+        rep.add(f"Trained in space **{st['space']}**, scored in **{across}**. Each trial trains on one source "
+                f"dataset A (its default label field, through the budgeted oracle: at most **{st['query_budget']}** "
+                f"queries); its {st['n_samples']} generated cells are mapped into {across} by "
+                f"`{fn.__module__}.{fn.__name__}` (lossy: op vocabulary mapped, {across}'s fixed wiring) and "
+                f"looked up on every target B (fields: {', '.join(f'`{f}`' for f in targets.values())}; accuracy "
+                f"in %). References: rows `{across}:B` are the same generator trained in {across} on B directly "
+                f"(the diagonal is in-dataset); method `uniform` maps uniformly sampled {st['space']} cells the "
+                "same way — the mapping's own chance level, which a generator must beat to claim transfer.", "")
+    else:
+        rep.add(f"Space **{st['space']}**. Each trial trains on one source dataset A (its default label field, "
+                f"through the budgeted oracle: at most **{st['query_budget']}** queries) and its "
+                f"{st['n_samples']} generated architectures are scored on every target B "
+                f"(fields: {', '.join(f'`{f}`' for f in targets.values())}; accuracy in %). "
+                "Chance level of the top-5 % share is 5 %.", "")
+    rep.add(f"Seeds: {len(st['seeds'])} per source. Intervals: 95 % CI of the mean over seeds (Student t below "
+            f"20 seeds). Preset: {st['preset']}.", "")
+    tau, tau_rows = task_correlation(across or st["space"], st.get("data_dir"), targets)
     rep.table("task_correlation", tau_rows)
     names = list(targets)
     fig = plots.heatmap(tau, np.full_like(tau, np.nan), np.full_like(tau, np.nan), names, names,
@@ -161,20 +238,22 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     rep.table("summary", summary)
     sources = [x for x in st["sources"] if x in set(data["source"])]
     for method in sorted(data["method"].unique()):
+        trained_on = set(data.loc[data["method"] == method, "source"])
+        mine = [x for x in sources if x in trained_on]
         sub = summary[(summary["method"] == method) & (summary["metric"] == "top5_pct")]
         cell = {(r["source"], r["target"]): r for _, r in sub.iterrows()}
-        grids = {k: np.array([[cell[(a, b)][k] if (a, b) in cell else np.nan for b in names] for a in sources])
+        grids = {k: np.array([[cell[(a, b)][k] if (a, b) in cell else np.nan for b in names] for a in mine])
                  for k in ("mean", "lo", "hi")}
-        diag = {i: names.index(a) for i, a in enumerate(sources)}
-        fig = plots.heatmap(grids["mean"], grids["lo"], grids["hi"], sources, names, scale=100.0,
+        diag = {i: names.index(a) for i, a in enumerate(mine) if a in names}
+        fig = plots.heatmap(grids["mean"], grids["lo"], grids["hi"], mine, names, scale=100.0,
                             title=f"{method}: top-5 % share on B when trained on A (mean [95 % CI])",
                             xlabel="scored on dataset B", ylabel="trained on dataset A",
                             cbar="generated archs in B's top 5 % (%)", diagonal=diag, vmin=0.0)
         rep.add(f"## {method}", "", f"![{method}]({rep.figure(f'transfer_{method}', fig)})", "")
-        rows = [[a, *(kit.fmt_ci(cell[(a, b)], 100.0, 1) if (a, b) in cell else "—" for b in names)] for a in sources]
+        rows = [[a, *(kit.fmt_ci(cell[(a, b)], 100.0, 1) if (a, b) in cell else "—" for b in names)] for a in mine]
         rep.add("Top-5 % share on B (%), rows: trained on A; the diagonal is in-dataset.", "",
                 *kit.markdown_table(["A \\ B", *names], rows), "")
-        rep.add(*_transfer_gap(data, method, sources, names), "")
+        rep.add(*_transfer_gap(data, method, mine, names), "")
     _comparisons(rep, data, sources, names)
 
 
@@ -212,6 +291,8 @@ def _comparisons(rep: kit.Report, data, sources: list[str], names: list[str]) ->
             for src in sources:
                 for tgt in names:
                     res = kit.paired(data, a, b, "top5_pct", {"source": src, "target": tgt})
+                    if res["n"] == 0:
+                        continue  # one of the two never trained on this source (cross-space references)
                     rows.append({"a": a, "b": b, "source": src, "target": tgt, "metric": "top5_pct", **res})
     table = pd.DataFrame(rows)
     rep.add("## Paired comparisons", "")

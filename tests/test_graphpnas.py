@@ -230,9 +230,11 @@ def test_nb201_search_uses_the_label_field_and_reports_the_eval_field(shared_dat
     assert final["validity"] == 1.0 and final["queries"] == 20
 
 
-def test_nb101_sample_table_is_refused(shared_data):
-    with pytest.raises(ValueError, match="too small for search"):
-        graphpnas.train({"space": "nb101", "data_dir": str(shared_data), "query_budget": 20})
+def test_nb101_sample_table_is_refused_before_launch(shared_data):
+    config = {"space": "nb101", "data_dir": str(shared_data), "query_budget": 20}
+    for call in (graphpnas.validate_config, graphpnas.train):  # preflight refuses it, not a trial
+        with pytest.raises(ValueError, match="too small for search"):
+            call(config)
 
 
 @pytest.mark.parametrize("bad,match", [

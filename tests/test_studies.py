@@ -159,6 +159,30 @@ def test_generalisation_report_only_is_identical(generalisation):
     assert report_files(folder) == before
 
 
+def test_generalisation_across_spaces_nb101_to_nb201(shared_data, tmp_path):
+    args = ["--preset", "smoke", "--space", "nb101", "--target-space", "nb201", "--data-dir", str(shared_data),
+            "--trainables", "gnn2gnn", "--seeds", "2", "--no-wandb", "--quiet", "--out", str(tmp_path)]
+    assert study("generalisation").main(args) == 0
+    folder = tmp_path / "studies" / "generalisation-smoke-nb101"
+    trials = pd.read_parquet(folder / "tables" / "trials.parquet")
+    tidy = pd.read_parquet(folder / "tables" / "tidy.parquet")
+    targets = ["nb201:cifar10", "nb201:cifar100", "nb201:imagenet16"]
+    # gnn2gnn: from nb101 + in nb201 from each target; uniform nb101 cells mapped: 2 seeds each
+    assert sorted(trials.groupby("method").size().items()) == [("gnn2gnn", 4 * 2), ("uniform", 2)]
+    assert sorted(tidy["target"].unique()) == targets
+    assert set(tidy.loc[tidy["method"] == "uniform", "source"]) == {"nb101:cifar10"}
+    mapped = tidy[(tidy["method"] == "gnn2gnn") & (tidy["source"] == "nb101:cifar10") & (tidy["target"] == targets[1])]
+    rows = trials.set_index("trial_id").loc[mapped["trial_id"]]
+    assert list(mapped["top5_pct"]) == list(rows["top5_pct@nb201:cifar100/test/200"])
+    home = tidy[(tidy["method"] == "gnn2gnn") & (tidy["source"] == targets[1]) & (tidy["target"] == targets[1])]
+    assert list(home["top5_pct"]) == list(trials.set_index("trial_id").loc[home["trial_id"], "top5_pct"])
+    assert tidy["top5_pct"].notna().all()  # a sample with no valid cell has share 0 and no mean accuracy
+    assert tidy.loc[tidy["method"] == "uniform", "acc_mean"].notna().all()
+    report = (folder / "report.md").read_text()
+    assert "nb101_to_nb201" in report and "## uniform" in report and "nb101:cifar10 → nb201:cifar100" in report
+    assert study("generalisation").main([*args[:-2], "--target-space", "nbgraph", "--out", str(tmp_path / "x")]) == 2
+
+
 def test_nb201_transfer_targets_are_its_three_datasets(shared_data):
     assert study("generalisation").datasets("nb201", str(shared_data)) == [
         ("cifar10", "cifar10/test/200"), ("cifar100", "cifar100/test/200"), ("imagenet16", "imagenet16/test/200")]

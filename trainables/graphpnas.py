@@ -138,7 +138,7 @@ def validate_config(config: dict[str, Any]) -> None:
     for k in ("weight_decay", "entropy_weight", "node_weight", "grad_clip"):
         if float(cfg[k]) < 0:
             raise ValueError(f"graphpnas: {k} must be >= 0, got {cfg[k]}")
-    common.validate_benchmark(config)
+    _nb101_guard(common.validate_benchmark(config))
 
 
 # ============================================================================ layouts
@@ -839,8 +839,6 @@ def train(config: dict[str, Any]) -> None:
     """Run one GraphPNAS search (the trainable contract; resumable from its checkpoints)."""
     validate_config(config)
     cfg = {**DEFAULTS, **config}
-    bench = common.BenchmarkConfig.from_config(cfg)
-    _nb101_guard(bench)
     trial = common.open_trial(cfg)
     search = _Search(cfg, trial)
     if (ckpt := reporting.load_checkpoint()) is not None:
