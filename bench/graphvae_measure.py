@@ -130,19 +130,12 @@ def _train(config: dict) -> tuple[dict, str, float]:
     return final, ckpt, time.perf_counter() - t0
 
 
-def _job(args: tuple) -> dict:
-    kind, seed, n_labels, data_dir, overrides = args
-    import torch
-
-    torch.set_num_threads(1)
-    if "gv-measure-" not in str(tempfile.tempdir):  # once per worker: private checkpoint copies
-        tempfile.tempdir = tempfile.mkdtemp(prefix="gv-measure-")
-    from trainables import graphvae
+def setup(kind: str, seed: int, n_labels, data_dir, overrides: dict) -> dict:
+    """One run's trial config, its table and held-out rows (``kind``: nb201 | enas6)."""
     from trainables.degrade import visible_mask
     from trainables.spaces import load_table
 
     data_dir = Path(data_dir)
-    out: dict = {"kind": kind, "seed": seed, "n_labels": n_labels}
     if kind == "nb201":
         table = load_table("nb201", data_dir)
         order = table.extras["arch_index"].astype(np.int64)   # table rows → CSV rows
@@ -150,8 +143,7 @@ def _job(args: tuple) -> dict:
         spec = _write_nb201_table(data_dir, train_rows, Path(tempfile.mkdtemp()))
         config = {"space": "nb201", "data_dir": str(spec), "label_field": NB201_LABEL, "eval_field": NB201_EVAL,
                   "seed": seed, "n_labels": None if n_labels == "all" else n_labels, **overrides}
-        is_train = np.isin(order, train_rows)
-        test = np.nonzero(~is_train)[0]
+        test = np.nonzero(~np.isin(order, train_rows))[0]
         label_field, eval_field = NB201_LABEL, NB201_EVAL
     else:
         table = load_table("enas6", data_dir)
@@ -160,17 +152,38 @@ def _job(args: tuple) -> dict:
         lab = table.column(ENAS_FIELD)
         test = np.nonzero(~visible_mask(np.zeros(len(table), bool), table.keys, lab, TRAIN_SHARE, seed))[0]
         label_field = eval_field = ENAS_FIELD
-    final, ckpt, wall = _train(config)
+    return {"kind": kind, "seed": seed, "n_labels": n_labels, "config": config, "table": table, "test": test,
+            "label_field": label_field, "eval_field": eval_field, "overrides": overrides}
+
+
+def evaluate(run: dict, final: dict, ckpt: str, wall: float) -> dict:
+    """The held-out figures of one finished run (``run`` from :func:`setup`)."""
+    from trainables import graphvae
+
+    table, test = run["table"], run["test"]
+    out: dict = {"kind": run["kind"], "seed": run["seed"], "n_labels": run["n_labels"]}
     tr = graphvae.load_model(ckpt)
     archs = [table.arch(r) for r in test]
-    cfg = graphvae.VAEConfig.from_config({**graphvae.DEFAULTS, **overrides})
-    out["recon"], out["recon_dvae"] = _recon(tr, archs, cfg.noise_scale, seed)
-    out.update(_predictor(tr, archs, table.column(label_field)[test], table.extras["params"][test]))
-    out.update(_search(ckpt, table, label_field, eval_field))
+    cfg = graphvae.VAEConfig.from_config({**graphvae.DEFAULTS, **run["overrides"]})
+    out["recon"], out["recon_dvae"] = _recon(tr, archs, cfg.noise_scale, run["seed"])
+    out.update(_predictor(tr, archs, table.column(run["label_field"])[test], table.extras["params"][test]))
+    out.update(_search(ckpt, table, run["label_field"], run["eval_field"]))
     for k in ("validity", "uniqueness", "novelty", "queries", "n_labels", "n_train"):
         out[f"final_{k}"] = float(final[k])
     out["n_test"], out["wall"] = len(test), wall
     return out
+
+
+def _job(args: tuple) -> dict:
+    kind, seed, n_labels, data_dir, overrides = args
+    import torch
+
+    torch.set_num_threads(1)
+    if "gv-measure-" not in str(tempfile.tempdir):  # once per worker: private checkpoint copies
+        tempfile.tempdir = tempfile.mkdtemp(prefix="gv-measure-")
+    run = setup(kind, seed, n_labels, data_dir, overrides)
+    final, ckpt, wall = _train(run["config"])
+    return evaluate(run, final, ckpt, wall)
 
 
 def _rf_job(args: tuple) -> list[dict]:
@@ -259,8 +272,8 @@ def main() -> None:
     p.add_argument("--set-enas", default="{}", help="further JSON overrides for ENAS-6 runs")
     p.add_argument("--json", default=None, help="write the raw per-seed results here")
     p.add_argument("--md", default=None, help="write the Markdown table here")
-    p.add_argument("--reuse", default=None, help="a previous --json file: its rows of the kinds not run now "
-                                                 "(rf / nb201 / enas6) join the table")
+    p.add_argument("--reuse", default=None, help="a previous --json file: its rows not run again now (kind, "
+                                                 "label count and seed) join the table")
     a = p.parse_args()
     overrides = {"n_samples": 1000, **json.loads(a.set)}
     only = set(a.only.split(","))
@@ -274,9 +287,13 @@ def main() -> None:
         jobs += [("enas6", s, "all", a.data_dir, enas) for s in seeds]
     t0 = time.perf_counter()
     results: list[dict] = []
-    if a.reuse:
-        results += [r for r in json.loads(Path(a.reuse).read_text())
-                    if ("rf" if r["kind"].startswith("rf-") else r["kind"]) not in only]
+    if a.reuse:  # every earlier row this invocation does not run again (same kind, labels and seed)
+        def rerun(r: dict) -> bool:
+            group = "rf" if r["kind"].startswith("rf-") else r["kind"]
+            same_labels = group == "enas6" or str(r["n_labels"]) in {str(n) for n in sizes}
+            return group in only and same_labels and r["seed"] in seeds
+
+        results += [r for r in json.loads(Path(a.reuse).read_text()) if not rerun(r)]
     if "rf" in only:
         for s in seeds:
             results += _rf_job((s, sizes, a.data_dir))
