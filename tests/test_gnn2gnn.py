@@ -174,6 +174,19 @@ def test_one_epoch_nb101(shared_data):
     m = _run({**SMOKE, "space": "nb101", "data_dir": str(shared_data), "epochs": 1, "n_labelled": None,
               "train_fraction": 1.0})[-1]
     assert 0.0 <= m["validity"] <= 1.0 and m["queries"] > 0 and m["n_eval"] == SMOKE["n_samples"]
+    losses = {k: v for k, v in m.items() if k.startswith("loss/")}
+    assert losses and all(np.isfinite(v) for v in losses.values()), losses
+
+
+def test_batch_entropy_gradient_is_finite_with_masked_choices():
+    # NB101's edge positions allow 2 of the 3 slots: the masked slot has probability exactly 0
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    logits = torch.randn(4, 2, 3).masked_fill(~mask, -1e9).requires_grad_(True)
+    h = gnn2gnn.batch_entropy(logits, mask)
+    h.backward()
+    assert 0.0 < float(h.detach()) <= 1.0 and torch.isfinite(logits.grad).all()
+    uniform = torch.zeros(4, 2, 3).masked_fill(~mask, -1e9)
+    assert float(gnn2gnn.batch_entropy(uniform, mask)) == pytest.approx(1.0)
 
 
 def test_validate_config_rejects_bad_knobs():

@@ -441,7 +441,9 @@ def batch_entropy(logits: Tensor, choice_mask: Tensor) -> Tensor:
     collapsed generator scores 0. Shapes: ``logits [B, D, K]``, ``choice_mask [D, K]`` → ``[]``.
     """
     marg = torch.softmax(logits, dim=-1).mean(0)                      # [D, K]
-    ent = -torch.special.xlogy(marg, marg).sum(-1)                    # [D]
+    # p·log p with log clamped: masked choices (NB101's binary edge positions in K = 3 slots)
+    # have p = 0 exactly, where xlogy's gradient log p + 1 is -inf and turns into NaN.
+    ent = -(marg * torch.log(marg.clamp_min(1e-12))).sum(-1)          # [D]
     k = choice_mask.sum(-1).to(marg.dtype)
     keep = k > 1
     return (ent[keep] / torch.log(k[keep])).mean()
