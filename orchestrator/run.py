@@ -145,14 +145,24 @@ def _check_trainable_config(spec: StudySpec, target: str) -> None:
             raise SpecError(f"trainable {spec.trainable!r} rejects the config: {exc}") from None
 
 
-def _check_same_spec(spec: StudySpec, plan: Plan) -> None:
-    saved = plan.location.join("tune", spec.name, SPEC_FILE)
-    if not plan.location.is_file(saved):
-        return
-    before = json.loads(plan.location.read_bytes(saved))
+def saved_spec(store: Store, name: str) -> dict[str, Any] | None:
+    """The spec study ``name`` started with in ``store`` (plain data, as :meth:`StudySpec.to_dict`
+    writes it), or ``None`` when it never started."""
+    saved = store.location.join("tune", name, SPEC_FILE)
+    return json.loads(store.location.read_bytes(saved)) if store.location.is_file(saved) else None
+
+
+def spec_changes(before: Mapping[str, Any], spec: StudySpec) -> list[str]:
+    """Keys of ``spec`` that differ from the saved ``before`` (storage and W&B may change)."""
     now = json.loads(json.dumps(spec.to_dict(), default=str))
-    changed = sorted(k for k in set(before) | set(now)
-                     if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k))
+    return sorted(k for k in set(before) | set(now) if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k))
+
+
+def _check_same_spec(spec: StudySpec, plan: Plan) -> None:
+    before = saved_spec(plan.store, spec.name)
+    if before is None:
+        return
+    changed = spec_changes(before, spec)
     if changed:
         raise SpecError(f"cannot resume study {spec.name!r}: the spec changed since it started "
                         f"({', '.join(changed)}); restore those values or start a new study")

@@ -28,7 +28,9 @@ Lifecycle of :func:`main` (what a study script calls):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
@@ -47,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PRESETS = ("smoke", "local", "full")
 MANIFEST = "study.json"
+EXTENSION = "-more-"  # a part that adds variants or seeds to an earlier part: <part>-more-<digest>
 EXIT_OK, EXIT_TRIALS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -239,7 +242,15 @@ def plan(parts: Sequence[Part], s: Setup) -> list[tuple[Part, str]]:
     store = Store(s.out)
     out = []
     for part in parts:
-        p = preflight(part.spec, resume=True)  # same spec if it exists; trainable accepts the config
+        try:
+            p = preflight(part.spec, resume=True)  # same spec if it exists; trainable accepts the config
+        except SpecError:
+            more = extensions(part, s, store)
+            if more is None:
+                raise
+            out.append((part, "keep"))
+            out.extend(plan(more, s))
+            continue
         if not (p.experiment_exists() or store.has_study(part.name)):
             out.append((part, "run"))
         elif finished(store, part.spec):
@@ -249,6 +260,57 @@ def plan(parts: Sequence[Part], s: Setup) -> list[tuple[Part, str]]:
         else:
             raise SpecError(f"part {part.name} of study {s.study} is unfinished in {s.out}; pass --resume "
                             "to continue it")
+    return out
+
+
+def extensions(part: Part, s: Setup, store) -> list[Part] | None:
+    """Parts that run what ``part`` asks for beyond what the store holds, when the only change
+    since ``part`` first ran is more variants (levels, kinds, sources) or more seeds; ``None``
+    when anything else changed.
+
+    What a study already covers is every (variant, seed) of the part's first run and of its
+    finished extensions (manifest entries named ``<part>-more-<digest>``). The rest is grouped into parts
+    of one seed set each, named by a digest of their content — so a rerun with the same
+    arguments finds them (kept, or continued with ``--resume``). Reports read every part of
+    the manifest, so the rows merge.
+    """
+    from orchestrator.run import saved_spec, spec_changes
+
+    first = saved_spec(store, part.name)
+    if first is None or part.spec.search or set(spec_changes(first, part.spec)) - {"variants", "seeds"}:
+        return None
+    if not finished(store, StudySpec.from_dict(first)):
+        raise SpecError(f"part {part.name} of study {s.study} is unfinished in {s.out} and its settings changed; "
+                        "finish it with the original settings (--resume) before adding levels or seeds")
+    want = {str(k): dict(v) for k, v in part.spec.variants.items()}
+    covered: set[tuple[str | None, int]] = set()
+    done = []  # finished extensions of earlier runs: planned again, so they show as kept
+    if _has_manifest(s):
+        done = [spec for e in load_manifest(s)["parts"] if e["name"].startswith(f"{part.name}{EXTENSION}")
+                and (spec := saved_spec(store, e["name"])) is not None
+                and finished(store, StudySpec.from_dict(spec))]
+    runs = [first, *done]
+    for run in runs:
+        variants = run.get("variants") or {}
+        for name, overlay in variants.items():
+            if name in want and dict(overlay) != want[name]:
+                return None  # the same name now means another condition: not an addition
+        covered |= {(v, int(seed)) for v in (list(variants) or [None]) for seed in run["seeds"]}
+    missing: dict[str | None, set[int]] = {}
+    for v in list(want) or [None]:
+        for seed in part.spec.seeds:
+            if (v, seed) not in covered:
+                missing.setdefault(v, set()).add(seed)
+    blocks: dict[tuple[int, ...], list[str | None]] = {}
+    for v, seeds in missing.items():
+        blocks.setdefault(tuple(sorted(seeds)), []).append(v)
+    out = [dataclasses.replace(part, spec=dataclasses.replace(part.spec, name=d["name"], variants=d.get("variants") or {},
+                                                              seeds=tuple(d["seeds"]))) for d in done]
+    for seeds, names in sorted(blocks.items()):
+        digest = hashlib.sha1(json.dumps([sorted(map(str, names)), seeds]).encode()).hexdigest()[:8]
+        variants = {v: want[v] for v in names if v is not None}
+        spec = dataclasses.replace(part.spec, name=f"{part.name}{EXTENSION}{digest}", variants=variants, seeds=seeds)
+        out.append(Part(spec, part.method, part.role, part.tags))
     return out
 
 
@@ -468,12 +530,12 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
         else:
             parts, settings = build(s, args)
             planned = plan(parts, s)
-            manifest = write_manifest(s, parts, {"preset": s.preset, "space": s.space, **settings})
+            manifest = write_manifest(s, [p for p, _ in planned], {"preset": s.preset, "space": s.space, **settings})
             errored = run_parts(planned, s)
             if follow_up is not None:
                 more = follow_up(s, args, manifest)
                 planned = plan(more, s)
-                manifest = write_manifest(s, more, {})
+                manifest = write_manifest(s, [p for p, _ in planned], {})
                 errored += run_parts(planned, s)
         rep = Report(s.folder)
         report(s, manifest, rep)

@@ -126,8 +126,10 @@ def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[
         raise SpecError(f"--query-budget must be at least 1, got {budget}")
     conditions: dict[str, dict[str, Any]] = {"clean": {"kind": "clean", "overlay": {}}}
     for k in kinds:
-        for i, level in enumerate(_levels(args, KINDS[k], s.preset, lower)):
-            conditions[f"{k}-{i}"] = {"kind": k, "overlay": {KINDS[k].axis: level}}
+        for level in _levels(args, KINDS[k], s.preset, lower):
+            # named by value, so a later run with more levels adds conditions instead of renaming them
+            name = f"{k}-{KINDS[k].x(level):g}".replace(".", "_")
+            conditions[name] = {"kind": k, "overlay": {KINDS[k].axis: level}}
     variants = {name: c["overlay"] for name, c in conditions.items()}
     base = {**s.benchmark(), "n_samples": SAMPLES[s.preset]}
     parts = []

@@ -79,13 +79,38 @@ def test_report_only_rebuilds_the_same_files(degradation):
     assert report_files(folder) == before
 
 
-def test_rerun_keeps_finished_parts_and_adds_new_trainables(degradation, capsys):
+def test_rerun_keeps_finished_parts_and_refuses_a_changed_setting(degradation, capsys):
     out, folder, _ = degradation
     assert study("degradation").main([*DEGRADATION, "--out", str(out)]) == 0
     assert "3 of 3 parts already finished in the store: kept" in capsys.readouterr().out
-    # a different spec under the same name is refused, not mixed in
-    assert study("degradation").main([*DEGRADATION, "--out", str(out), "--seeds", "3"]) == 2
+    # another budget under the same name is refused, not mixed in
+    assert study("degradation").main([*DEGRADATION, "--out", str(out), "--query-budget", "7"]) == 2
     assert "spec changed" in capsys.readouterr().err
+
+
+def test_more_levels_and_seeds_extend_a_finished_study(tmp_path, capsys):
+    base = ["--preset", "smoke", "--kinds", "label_noise", "--trainables", "graphpnas", "--no-wandb", "--quiet",
+            "--out", str(tmp_path)]
+    folder = tmp_path / "studies" / "degradation-smoke-nbgraph"
+    assert study("degradation").main(base) == 0
+    first = pd.read_parquet(folder / "tables" / "trials.parquet")
+    assert len(first) == 2 * 2 + 3 * 2  # graphpnas clean + 1 level, 3 references; 2 seeds
+    capsys.readouterr()
+    # one more level and one more seed: only the missing (condition, seed) trials run
+    assert study("degradation").main([*base, "--levels", "2,5", "--seeds", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 of 5 parts already finished in the store: kept" in printed  # + 2 graphpnas and 1 reference extension
+    trials = pd.read_parquet(folder / "tables" / "trials.parquet")
+    assert len(trials) == 3 * 3 + 3 * 3
+    assert set(first["trial_id"]) <= set(trials["trial_id"])  # nothing was rerun
+    gen = trials[trials["method"] == "graphpnas"]
+    assert sorted(gen.groupby("config/variant")["seed"].apply(sorted).items()) == [
+        ("clean", [0, 1, 2]), ("label_noise-2", [0, 1, 2]), ("label_noise-5", [0, 1, 2])]
+    tidy = pd.read_parquet(folder / "tables" / "tidy.parquet")
+    assert {2.0, 5.0} <= set(tidy["level"])
+    # the same arguments again: everything is kept
+    assert study("degradation").main([*base, "--levels", "2,5", "--seeds", "3"]) == 0
+    assert "5 of 5 parts already finished in the store: kept" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -114,7 +139,7 @@ def test_nb201_offers_the_low_fidelity_kind(shared_data, tmp_path):
     assert settings["kinds"] == ["label_noise", "train_fraction", "holdout_top", "low_fidelity"]
     assert settings["label_field"] == "cifar10-valid/valid/200" and settings["eval_field"] == "cifar10/test/200"
     gen = parts[0].spec
-    assert dict(gen.variants["low_fidelity-0"]) == {"label_field": "cifar10-valid/valid/12"}
+    assert dict(gen.variants["low_fidelity-12"]) == {"label_field": "cifar10-valid/valid/12"}
     assert gen.num_trials == (1 + 3 * 3 + 1) * 3 and gen.query_budget == 100
     assert [p.method for p in parts] == ["gnn2gnn", "graphpnas", "references"]
     assert not tmp_path.joinpath("studies").exists()  # building parts writes nothing
