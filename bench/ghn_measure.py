@@ -1,7 +1,7 @@
 """GHN as a surrogate on Fashion-MNIST: how well does predicted-weight accuracy rank NB201 cells?
 
     python bench/ghn_measure.py [--store ~/.cache/gnas-ghn-store] [--cells 100] [--seeds 0 1 2]
-                                [--workers 2] [--only gt|ghn|all] [--set '{"iterations": 600}']
+                                [--workers 1] [--val-cells 32] [--only gt|ghn|all] [--set '{"iterations": 600}']
                                 [--out bench/ghn_results.md]
 
 Everything runs through the orchestrator (Ray Tune, ``workers`` trials at a time, one CPU and
@@ -10,9 +10,11 @@ one torch thread each) into one Parquet store:
 1. **Ground truth** — the ``ghn`` trainable's ``ground_truth`` task: the ``--cells`` held-out
    NB201 cells (fixed sample), each trained normally once per training seed (0, 1) with the
    fixed recipe; sharded over trials. Trained accuracies are cached in the store by
-   (data, recipe, cell, seed): a second run of this script trains nothing again.
-2. **GHN** — one ``ghn`` trial per ``--seeds`` entry: train the GHN (held-out cells never
-   sampled), rank 1,000 random cells (timed), really train its top ``top_k`` (cached too),
+   (data, recipe, cell, seed): a second run of this script trains nothing again. Likewise the
+   ``--val-cells`` *validation* cells (another sample, disjoint from the held-out one): GHN
+   configurations are chosen on them (``bench/ghn_tune.py``), never on the held-out cells.
+2. **GHN** — one ``ghn`` trial per ``--seeds`` entry: train the GHN (held-out and validation
+   cells never sampled), rank 1,000 random cells (timed), really train its top ``top_k`` (cached too),
    and score the held-out cells with predicted weights against their trained accuracy.
 
 Printed (and written to ``--out`` as Markdown): per GHN seed and mean ± 95 % CI — predicted
@@ -44,6 +46,10 @@ SETTINGS = {
 }
 
 
+# Validation cells: configurations are chosen on these (bench/ghn_tune.py), never on the held-out ones.
+VAL_CELLS = 32
+
+
 def _spec(name: str, config: dict, seeds, grid: dict | None, store: Path, workers: int):
     from orchestrator.spec import Objective, Resources, StudySpec, WandbSpec
 
@@ -53,17 +59,21 @@ def _spec(name: str, config: dict, seeds, grid: dict | None, store: Path, worker
                      max_failures=0)
 
 
-def run_ground_truth(store: Path, cells: int, workers: int, settings: dict, shards: int = 20) -> float:
+def run_ground_truth(store: Path, cells: int, workers: int, settings: dict, shards: int = 20,
+                     which: str = "eval") -> float:
     """Small shards: each lands in the store when it ends, so a run cut short (a shared
-    machine's ``ray stop``) loses at most a few cells — the next run skips what is stored."""
+    machine's ``ray stop``) loses at most a few cells — the next run skips what is stored.
+    ``which``: the held-out cells (``"eval"``) or the validation cells (``"val"``)."""
     from orchestrator.run import run_study
 
-    config = {**settings, "task": "ground_truth", "n_eval_cells": cells, "shards": min(shards, cells),
-              "cache_store": str(store)}
+    n = cells if which == "eval" else int(settings["n_val_cells"])
+    config = {**settings, "task": "ground_truth", "gt_cells": which, "n_eval_cells": cells,
+              "shards": min(shards, n), "cache_store": str(store)}
     t0 = time.perf_counter()
-    result = run_study(_spec(f"ghn-gt-{time.strftime('%Y%m%d-%H%M%S')}", config, [0],
-                             {"shard": list(range(min(shards, cells)))}, store, workers), verbose=0)
-    print(f"ground truth: {result.terminated}/{result.trials} shards in {time.perf_counter() - t0:.0f} s", flush=True)
+    result = run_study(_spec(f"ghn-gt{'-val' if which == 'val' else ''}-{time.strftime('%Y%m%d-%H%M%S')}", config,
+                             [0], {"shard": list(range(min(shards, n)))}, store, workers), verbose=0)
+    print(f"ground truth ({which}): {result.terminated}/{result.trials} shards in {time.perf_counter() - t0:.0f} s",
+          flush=True)
     if result.errored:
         raise SystemExit("ground-truth shards failed; see the Tune logs under the store")
     return time.perf_counter() - t0
@@ -158,13 +168,16 @@ def report(store: Path, study: str, cells: int) -> str:
     cols = [("eval/pred_acc_mean", "pred. acc mean %"), ("eval/pred_acc_max", "pred. acc max %"),
             ("eval/tau", "Kendall τ"), ("eval/spearman", "Spearman ρ"), ("eval/tau_acc", "τ if ranked by acc"),
             ("eval/top10_overlap", "top-10 % overlap"), ("eval/regret", "regret of top pick (pts)"),
-            ("rank_seconds", "ranking time (s)"), ("acc_best", "best of its top-k, trained %")]
+            ("rank_seconds", "ranking time (s)"), ("acc_best", "best of its top-k, trained %"),
+            ("val/tau", "validation-cell τ")]
+    cols = [c for c in cols if c[0] in trials.columns]
     lines = ["| GHN seed | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for _, row in trials.iterrows():
         lines.append(f"| {int(row['seed'])} | " + " | ".join(_fmt(c, row[c]) for c, _ in cols) + " |")
     lines.append("| **mean ± 95 % CI** | " + " | ".join(_ci(trials[c], _digits(c)) for c, _ in cols) + " |")
     settings = {k: conf(k) for k in ("hidden", "prop_steps", "virtual_edges", "iterations", "meta_batch",
-                                     "batch_size", "lr", "lr_schedule", "normalize", "layer_norm")}
+                                     "batch_size", "lr", "lr_schedule", "ema_decay", "normalize", "layer_norm",
+                                     "rank_batches", "n_val_cells")}
     n_rank = int(conf("n_samples"))
     rank_s = float(trials["rank_seconds"].mean())
     text = [
@@ -200,8 +213,11 @@ def main() -> None:
     ap.add_argument("--store", default=str(Path.home() / ".cache" / "gnas-ghn-store"))
     ap.add_argument("--cells", type=int, default=100)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--only", choices=("gt", "ghn", "all"), default="all")
+    ap.add_argument("--workers", type=int, default=1, help="Tune trials at a time (a shared 2-core machine: 1)")
+    ap.add_argument("--val-cells", type=int, default=VAL_CELLS,
+                    help="validation (tuning) cells: ground truth trained too; the GHN never trains on them")
+    ap.add_argument("--only", choices=("gt", "gt-val", "ghn", "all"), default="all",
+                    help="gt: both cell samples' ground truth; gt-val: the validation cells' only")
     ap.add_argument("--set", default="{}", help="JSON overrides of the trials' config (both jobs)")
     ap.add_argument("--out", default=None, help="append the Markdown report to this file")
     ap.add_argument("--report", default=None, metavar="STUDY", help="only print the report of a finished GHN study")
@@ -218,9 +234,14 @@ def main() -> None:
     ray.init(num_cpus=args.workers, include_dashboard=False, configure_logging=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}})
     t0 = time.perf_counter()
-    settings = {**SETTINGS, **extra}  # data and recipe keys must agree between the two jobs: the cache key
+    # data and recipe keys must agree between the jobs: the cache key
+    settings = {**SETTINGS, "n_val_cells": args.val_cells, **extra}
     if args.only in ("gt", "all"):
         run_ground_truth(store, args.cells, args.workers, settings)
+    if args.only in ("gt", "gt-val", "all"):
+        if settings["n_val_cells"]:
+            run_ground_truth(store, args.cells, args.workers, settings, shards=max(1, settings["n_val_cells"] // 4),
+                             which="val")
     if args.only in ("ghn", "all"):
         study = run_ghn(store, args.cells, args.seeds, args.workers, settings, args.name)
         text = report(store, study, args.cells)

@@ -313,6 +313,91 @@ def test_ground_truth_task_shards_the_heldout_sample(tiny):
     assert len(set(rows)) == len(rows) == TINY["n_eval_cells"] * len(TINY["train_seeds"])
 
 
+def test_validation_cells_are_disjoint_from_the_heldout_cells_and_never_trained_on(tiny):
+    cfg = ghn.GHNConfig.from_config({**tiny, "n_eval_cells": 40, "n_val_cells": 30})
+    val, held = ghn.validation_cells(cfg), ghn.eval_cells(cfg.n_eval_cells, cfg.eval_seed)
+    assert len(val) == 30 and len(ghn.cell_keys(val)) == 30  # distinct classes
+    assert not ghn.cell_keys(val) & ghn.cell_keys(held)
+    assert ghn.validation_cells(cfg) == val  # fixed by the seeds
+    other = ghn.validation_cells(ghn.GHNConfig.from_config({**tiny, "n_eval_cells": 40, "n_val_cells": 30,
+                                                            "val_cells_seed": cfg.val_cells_seed + 1}))
+    assert other != val
+    # the sampler of a trial draws neither set, however many iterations
+    trial = ghn._GHNTrial(cfg, "cpu")
+    assert trial.excluded == ghn.cell_keys(val) | ghn.cell_keys(held)
+    drawn = ghn.cell_keys([g for it in range(300) for g in trial._meta_batch(it)[0]])
+    assert len(drawn) > 200 and not drawn & trial.excluded
+    assert ghn.validation_cells(ghn.GHNConfig.from_config(tiny)) == []
+
+
+def test_ema_weights_rank_the_cells_and_do_not_change_training(tiny):
+    decay = 0.8
+    plain = ghn._GHNTrial(ghn.GHNConfig.from_config(tiny), "cpu")
+    avg = ghn._GHNTrial(ghn.GHNConfig.from_config({**tiny, "ema_decay": decay}), "cpu")
+    assert plain.ranker() is plain.ghn
+    snapshots = []
+    for _ in range(3):
+        plain.step()
+        avg.step()
+        snapshots.append([p.detach().clone() for p in avg.ghn.parameters()])
+    assert plain.losses == avg.losses  # the average is read, never trained
+    for p, q in zip(plain.ghn.parameters(), avg.ghn.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    # the ranker holds Σ d^(t-i)(1-d) θ_i / (1 - d^t), the bias-corrected EMA
+    t = len(snapshots)
+    weights = [(1 - decay) * decay ** (t - 1 - i) for i in range(t)]
+    ranker = avg.ranker()
+    assert ranker is not avg.ghn
+    for k, p in enumerate(ranker.parameters()):
+        expected = sum(w * snap[k] for w, snap in zip(weights, snapshots)) / (1 - decay ** t)
+        torch.testing.assert_close(p, expected)
+    assert any(not torch.equal(p, q) for p, q in zip(ranker.parameters(), avg.ghn.parameters()))
+    # and the surrogate's scores are the ranker's
+    cfg, cells = avg.cfg, [_genotype(ops) for ops in CELLS.values()]
+    by_ranker = ghn.predicted_scores(ranker, cfg, avg.splits, cells)
+    by_last = ghn.predicted_scores(avg.ghn, cfg, avg.splits, cells)
+    assert not np.array_equal(by_ranker[1], by_last[1])
+
+
+def test_ema_trial_scores_with_the_average_and_resumes_exactly(tiny):
+    config = {**tiny, "ema_decay": 0.7, "n_val_cells": 3}
+    s = _run(config)
+    final = s.reports[-1].metrics
+    plain = _run({**tiny, "n_val_cells": 3}).reports[-1].metrics
+    assert final["loss/task"] == plain["loss/task"]  # same training
+    assert final["eval/pred_loss_mean"] != plain["eval/pred_loss_mean"]  # other weights score
+    assert final["val/cells"] == 3 and "val/tau" in final and "val/regret" in final
+    resumed = _run(config, restore_from=s.reports[0].checkpoint)
+    assert same_metrics(_stable(resumed.reports[-1].metrics), _stable(final))
+
+
+def test_scores_averaged_over_several_bn_batches(net_parts):
+    cfg, splits, model = net_parts
+    cells = [_genotype(CELLS["mixed"]), _genotype(CELLS["all_conv"])]
+    acc1, loss1 = ghn.predicted_scores(model, cfg, splits, cells, batches=1)
+    acc3, loss3 = ghn.predicted_scores(model, cfg, splits, cells, batches=3)
+    parts = np.array_split(np.arange(len(splits.y_val)), 3)
+    graphs = [ghn._graph(cfg, splits, g) for g in cells]
+    with torch.no_grad():
+        for k, (graph, w) in enumerate(zip(graphs, model(graphs))):
+            full = ghn.run_program(graph.program, splits.x_val, w)
+            assert loss1[k] == pytest.approx(float(F.cross_entropy(full, splits.y_val)), rel=1e-5)
+            assert acc1[k] == pytest.approx(100.0 * float((full.argmax(1) == splits.y_val).float().mean()))
+            nll = [F.cross_entropy(ghn.run_program(graph.program, splits.x_val[p], w), splits.y_val[p],
+                                   reduction="sum") for p in parts]
+            assert loss3[k] == pytest.approx(float(sum(nll)) / len(splits.y_val), rel=1e-5)
+    assert not np.allclose(loss1, loss3)  # other BN statistics
+
+
+def test_ground_truth_task_trains_the_validation_cells(tiny):
+    config = {**tiny, "task": "ground_truth", "gt_cells": "val", "n_val_cells": 2}
+    s = _run(config)
+    rows = json.loads(Path(s.last_checkpoint, ghn.STATE_FILE).read_text())["rows"]
+    val = ghn.validation_cells(ghn.GHNConfig.from_config(config))
+    assert {tuple(r["genotype"]) for r in rows} == set(val)
+    assert len(rows) == len(val) * len(TINY["train_seeds"])
+
+
 @pytest.mark.parametrize("bad,match", [
     ({"hiden": 3}, "unknown config keys"),
     ({"space": "nb101"}, "only the nb201"),
@@ -321,6 +406,10 @@ def test_ground_truth_task_shards_the_heldout_sample(tiny):
     ({"meta_batch": 0}, "positive integer"),
     ({"shard": 2, "shards": 2}, "not below"),
     ({"resolution": 2}, "resolution"),
+    ({"ema_decay": 1.0}, "ema_decay"),
+    ({"rank_batches": 101}, "rank_batches"),
+    ({"gt_cells": "test"}, "gt_cells"),
+    ({"task": "ground_truth", "gt_cells": "val"}, "n_val_cells"),
 ])
 def test_validate_config_rejects(tiny, bad, match):
     with pytest.raises(ValueError, match=match):

@@ -16,9 +16,13 @@ of two jobs:
   τ 0.71), really train the
   ``top_k`` best (``queries``), and score the surrogate on the held-out ground-truth sample
   (``n_eval_cells`` cells): Kendall τ, Spearman ρ, top-10 % overlap, regret of its top pick.
+  With ``n_val_cells`` > 0 it also scores a second, disjoint sample, the *validation cells*
+  (``val/…`` metrics): configurations are tuned on those, so that the held-out cells remain a
+  clean measurement. The GHN trains on neither sample.
 * ``"ground_truth"``: really train shard ``shard`` of ``shards`` of that same held-out
-  sample with the fixed recipe, once per ``train_seeds`` entry — run as a Tune grid over
-  shards to fill the cache before the GHN trials need it.
+  sample (or of the validation cells, ``gt_cells="val"``) with the fixed recipe, once per
+  ``train_seeds`` entry — run as a Tune grid over shards to fill the cache before the GHN
+  trials need it.
 
 **Networks** (:func:`build_program`): NB201's macro skeleton — stem (conv 3×3 + BN), three
 stages of ``cells_per_stage`` cells at ``channels``·{1, 2, 4}, a ResNet reduction block
@@ -45,7 +49,10 @@ layer's shape. With ``normalize`` (GHN-2) conv/linear outputs are scaled by He's
 whatever its fan-in; with ``layer_norm`` node states are layer-normalised before decoding.
 Networks run with predicted weights use BN's batch statistics (GHN-1 and GHN-2 do likewise).
 Training: AdamW on the mean cross-entropy of the meta-batch's networks on one image batch,
-learning rate decayed by a cosine to 0 over ``iterations``.
+learning rate decayed by a cosine to 0 over ``iterations``. With ``ema_decay`` = d > 0 an
+exponential moving average of the GHN's weights (zero-initialised, bias-corrected: Polyak
+averaging with weights d^(t−i)) is kept beside them and *it* scores the cells; training itself
+is unchanged. Scores use the validation split as ``rank_batches`` BN batches (averaged).
 
 **Ground truth** (:class:`GroundTruth`): SGD (Nesterov momentum, cosine schedule) for
 ``gt_epochs`` on the same ``train_size`` images, accuracy on ``test_size`` test images. Every
@@ -87,6 +94,8 @@ __all__ = [
     "GroundTruth",
     "Layer",
     "build_program",
+    "averaged_ghn",
+    "ema_update",
     "eval_cells",
     "graph_of",
     "load_splits",
@@ -95,12 +104,14 @@ __all__ = [
     "run_program",
     "train",
     "validate_config",
+    "validation_cells",
 ]
 
 DATASETS = ("fashion-mnist", "cifar10")
 TASKS = ("ghn", "ground_truth")
 RANK_BY = ("acc", "loss")
 LR_SCHEDULES = ("cosine", "constant")
+GT_CELLS = ("eval", "val")
 STATE_FILE = "ghn_state.json"
 MODEL_FILE = "ghn_model.pt"
 ARCHS_FILE = "archs.parquet"
@@ -142,22 +153,27 @@ class GHNConfig:
     normalize: bool = True
     layer_norm: bool = True
     # GHN training
-    iterations: int = 500             # τ on the held-out cells: 0.37 ± 0.21 at 500, 0.33 ± 0.14 at 1,000
+    iterations: int = 500             # see bench/ghn_results.md for what was measured at each length
     meta_batch: int = 8
     batch_size: int = 64
     lr: float = 1e-3
     lr_schedule: str = "cosine"       # cosine decay to 0 over the iterations, or "constant"
     weight_decay: float = 1e-5
     grad_clip: float = 5.0
+    ema_decay: float = 0.0            # > 0: rank with a bias-corrected EMA of the GHN's weights
     report_every: int = 100
     # surrogate search and its scoring
     n_samples: int = 1000             # random cells ranked at the end
     top_k: int = 5                    # of them, really trained
     rank_by: str = "loss"             # predicted-weight validation cross-entropy, or "acc"
+    rank_batches: int = 1             # BN batches the validation split is cut into (scores averaged)
     n_eval_cells: int = 0             # held-out cells with ground truth (τ, ρ, regret)
     eval_seed: int = 12345            # fixes the held-out sample across GHN seeds
+    n_val_cells: int = 0              # validation cells for tuning (disjoint from the held-out ones)
+    val_cells_seed: int = 2026        # fixes the validation-cell sample
     cache_store: str | None = None    # store root whose trained rows are reused
     # ground-truth task
+    gt_cells: str = "eval"            # which sample it trains: the held-out "eval" or the "val" cells
     shard: int = 0
     shards: int = 1
 
@@ -190,12 +206,19 @@ class GHNConfig:
             raise ValueError(f"ghn: lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.rank_by not in RANK_BY:
             raise ValueError(f"ghn: rank_by must be one of {', '.join(RANK_BY)}, got {self.rank_by!r}")
+        if self.gt_cells not in GT_CELLS:
+            raise ValueError(f"ghn: gt_cells must be one of {', '.join(GT_CELLS)}, got {self.gt_cells!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"ghn: dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         positive("resolution", "train_size", "val_size", "test_size", "channels", "cells_per_stage", "gt_epochs",
                  "gt_batch", "hidden", "prop_steps", "decoder_hidden", "virtual_edges", "meta_batch",
-                 "batch_size", "report_every", "n_samples", "shards")
-        positive("iterations", "top_k", "n_eval_cells", "shard", "data_seed", "eval_seed", zero_ok=True)
+                 "batch_size", "report_every", "n_samples", "shards", "rank_batches")
+        positive("iterations", "top_k", "n_eval_cells", "shard", "data_seed", "eval_seed", "n_val_cells",
+                 "val_cells_seed", zero_ok=True)
+        if self.rank_batches > self.val_size:
+            raise ValueError(f"ghn: rank_batches {self.rank_batches} exceeds val_size {self.val_size}")
+        if not 0.0 <= float(self.ema_decay) < 1.0:
+            raise ValueError(f"ghn: ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.resolution < 4:
             raise ValueError(f"ghn: resolution must be >= 4 (two stride-2 reductions), got {self.resolution}")
         if self.shard >= self.shards:
@@ -210,8 +233,10 @@ class GHNConfig:
         for n in ("gt_momentum", "gt_weight_decay", "weight_decay", "grad_clip"):
             if float(getattr(self, n)) < 0:
                 raise ValueError(f"ghn: {n} must be >= 0, got {getattr(self, n)}")
-        if self.task == "ground_truth" and self.n_eval_cells < 1:
+        if self.task == "ground_truth" and self.gt_cells == "eval" and self.n_eval_cells < 1:
             raise ValueError("ghn: the ground_truth task trains the held-out sample: set n_eval_cells >= 1")
+        if self.task == "ground_truth" and self.gt_cells == "val" and self.n_val_cells < 1:
+            raise ValueError("ghn: gt_cells='val' trains the validation cells: set n_val_cells >= 1")
 
     @property
     def search_k(self) -> int:
@@ -825,12 +850,13 @@ def _space():
     return get_space("nb201")
 
 
-def eval_cells(n: int, eval_seed: int) -> list[tuple[int, ...]]:
-    """The held-out sample: ``n`` random cells of distinct NB201 classes (fixed by the seed)."""
+def eval_cells(n: int, eval_seed: int, exclude: frozenset[str] | set[str] = frozenset()) -> list[tuple[int, ...]]:
+    """The held-out sample: ``n`` random cells of distinct NB201 classes (fixed by the seed),
+    none of whose class keys is in ``exclude``."""
     space = _space()
     rng = np.random.default_rng([eval_seed, 201])
     out: list[tuple[int, ...]] = []
-    seen: set[str] = set()
+    seen: set[str] = set(exclude)
     while len(out) < n:
         for g in rng.integers(0, 5, size=(2 * n, N_EDGES)):
             key = space.key(space.decode(g))
@@ -840,6 +866,22 @@ def eval_cells(n: int, eval_seed: int) -> list[tuple[int, ...]]:
                 if len(out) == n:
                     break
     return out
+
+
+def cell_keys(genotypes: Sequence[Sequence[int]]) -> set[str]:
+    """The NB201 class keys of some cells."""
+    space = _space()
+    return {space.key(space.decode(g)) for g in genotypes}
+
+
+def validation_cells(cfg: GHNConfig) -> list[tuple[int, ...]]:
+    """The tuning sample: ``n_val_cells`` cells of distinct classes drawn with ``val_cells_seed``,
+    none in the held-out sample ``eval_cells(n_eval_cells, eval_seed)``. Configurations are
+    chosen on these, so the held-out cells stay a clean measurement; the GHN trains on neither."""
+    if cfg.n_val_cells == 0:
+        return []
+    return eval_cells(cfg.n_val_cells, cfg.val_cells_seed,
+                      exclude=frozenset(cell_keys(eval_cells(cfg.n_eval_cells, cfg.eval_seed))))
 
 
 def cell_string(genotype: Sequence[int]) -> str:
@@ -972,24 +1014,56 @@ def _read_cache(root: str | None) -> dict[str, tuple[float, float]]:
 
 # ============================================================================ surrogate scoring
 def predicted_scores(ghn, cfg: GHNConfig, splits: Splits, genotypes: Sequence[Sequence[int]],
-                     device: str = "cpu", chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+                     device: str = "cpu", chunk: int = 64, batches: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Validation accuracy (percent) and mean cross-entropy of each cell with the GHN's
-    predicted weights, ``(n,)`` each. The whole validation split is one batch (BN statistics)."""
+    predicted weights, ``(n,)`` each. The validation split is cut into ``batches`` (default
+    ``cfg.rank_batches``) contiguous BN batches; both scores are averaged over all images."""
     import torch
     import torch.nn.functional as F
 
-    acc, loss = np.empty(len(genotypes)), np.empty(len(genotypes))
+    n_val = len(splits.y_val)
+    parts = np.array_split(np.arange(n_val), min(int(batches or cfg.rank_batches), n_val))
+    acc, loss = np.zeros(len(genotypes)), np.zeros(len(genotypes))
     was = ghn.training
     ghn.eval()
     with torch.no_grad():
         for s in range(0, len(genotypes), chunk):
             graphs = [_graph(cfg, splits, g) for g in genotypes[s:s + chunk]]
             for k, (graph, w) in enumerate(zip(graphs, ghn(graphs, device))):
-                logits = run_program(graph.program, splits.x_val, w)
-                acc[s + k] = 100.0 * float((logits.argmax(1) == splits.y_val).float().mean())
-                loss[s + k] = float(F.cross_entropy(logits, splits.y_val))
+                for part in parts:
+                    x, y = splits.x_val[part[0]:part[-1] + 1], splits.y_val[part[0]:part[-1] + 1]
+                    logits = run_program(graph.program, x, w)
+                    acc[s + k] += 100.0 * float((logits.argmax(1) == y).float().sum()) / n_val
+                    loss[s + k] += float(F.cross_entropy(logits, y, reduction="sum")) / n_val
     ghn.train(was)
     return acc, loss
+
+
+def ema_update(shadow: Sequence["torch.Tensor"], model, decay: float) -> None:
+    """One step of an exponential moving average of ``model``'s parameters, zero-initialised
+    (read it through :func:`averaged_ghn`, which divides out the bias, as Adam does)."""
+    import torch
+
+    with torch.no_grad():
+        for s, p in zip(shadow, model.parameters()):
+            s.mul_(decay).add_(p.detach(), alpha=1.0 - decay)
+
+
+def averaged_ghn(model, shadow: Sequence["torch.Tensor"], decay: float, steps: int):
+    """A copy of ``model`` holding the bias-corrected EMA ``shadow / (1 − decay^steps)``
+    (Polyak averaging with exponential weights; ``model`` itself after no steps)."""
+    import copy
+
+    import torch
+
+    if steps <= 0:
+        return model
+    avg = copy.deepcopy(model)
+    scale = 1.0 / (1.0 - float(decay) ** int(steps))
+    with torch.no_grad():
+        for p, s in zip(avg.parameters(), shadow):
+            p.copy_(s * scale)
+    return avg
 
 
 def surrogate(acc: np.ndarray, loss: np.ndarray, rank_by: str) -> np.ndarray:
@@ -1025,10 +1099,14 @@ class _GHNTrial:
         self.splits = _splits(cfg).to(device)
         self.space = _space()
         self.heldout = eval_cells(cfg.n_eval_cells, cfg.eval_seed)
-        self.heldout_keys = {self.space.key(self.space.decode(g)) for g in self.heldout}
+        self.heldout_keys = cell_keys(self.heldout)
+        self.val_cells = validation_cells(cfg)
+        self.excluded = self.heldout_keys | cell_keys(self.val_cells)  # never trained on
         seed_everything(cfg.seed)
         self.ghn = make_ghn(cfg, self.splits.in_channels, self.splits.n_classes, device)
         self.opt = torch.optim.AdamW(self.ghn.parameters(), lr=float(cfg.lr), weight_decay=float(cfg.weight_decay))
+        # the EMA of the GHN's weights, updated after every step (ranking reads it when on)
+        self.ema = [torch.zeros_like(p) for p in self.ghn.parameters()] if cfg.ema_decay > 0 else None
         self.iteration = 0
         self.seen: set[int] = set()  # genotype codes the GHN trained on
         self.losses: list[float] = []
@@ -1041,7 +1119,7 @@ class _GHNTrial:
         cells: list[tuple[int, ...]] = []
         while len(cells) < self.cfg.meta_batch:
             g = tuple(int(v) for v in rng.integers(0, 5, N_EDGES))
-            if not self.heldout_keys or self.space.key(self.space.decode(g)) not in self.heldout_keys:
+            if not self.excluded or self.space.key(self.space.decode(g)) not in self.excluded:
                 cells.append(g)
         idx = rng.choice(len(self.splits.y_train), size=min(self.cfg.batch_size, len(self.splits.y_train)),
                          replace=False)
@@ -1068,10 +1146,18 @@ class _GHNTrial:
         if self.cfg.grad_clip > 0:
             self.torch.nn.utils.clip_grad_norm_(self.ghn.parameters(), float(self.cfg.grad_clip))
         self.opt.step()
+        if self.ema is not None:
+            ema_update(self.ema, self.ghn, float(self.cfg.ema_decay))
         self.seen.update(_code(g) for g in cells)
         self.losses.append(float(loss.detach()))
         self.accs.append(100.0 * correct / (len(y) * len(graphs)))
         self.iteration += 1
+
+    def ranker(self):
+        """The GHN that scores cells: the EMA of the weights when ``ema_decay`` > 0, else the last."""
+        if self.ema is None:
+            return self.ghn
+        return averaged_ghn(self.ghn, self.ema, float(self.cfg.ema_decay), self.iteration)
 
     def lr_at(self, it: int) -> float:
         """Cosine decay: the final GHN is a settled one, not a snapshot of a noisy walk
@@ -1094,7 +1180,10 @@ class _GHNTrial:
         state = {"iteration": self.iteration, "seen": sorted(self.seen), "losses": self.losses, "accs": self.accs,
                  "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.cfg).items()}}
         Path(directory, STATE_FILE).write_text(json.dumps(state))
-        torch.save({"ghn": self.ghn.state_dict(), "opt": self.opt.state_dict()}, Path(directory, MODEL_FILE))
+        blob = {"ghn": self.ghn.state_dict(), "opt": self.opt.state_dict()}
+        if self.ema is not None:
+            blob["ema"] = self.ema
+        torch.save(blob, Path(directory, MODEL_FILE))
 
     def load(self, directory: str) -> None:
         state = json.loads(Path(directory, STATE_FILE).read_text())
@@ -1103,6 +1192,8 @@ class _GHNTrial:
         blob = self.torch.load(Path(directory, MODEL_FILE), map_location=self.device, weights_only=True)
         self.ghn.load_state_dict(blob["ghn"])
         self.opt.load_state_dict(blob["opt"])
+        if self.ema is not None:
+            self.ema = [t.to(self.device) for t in blob["ema"]]
 
 
 def _code(genotype: Sequence[int]) -> int:
@@ -1153,7 +1244,8 @@ def _finish(trial: _GHNTrial) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rng = np.random.default_rng([cfg.seed, 99])
     ranked = [tuple(int(v) for v in g) for g in rng.integers(0, 5, size=(cfg.n_samples, N_EDGES))]
     t0 = time.perf_counter()
-    pred, pred_loss = predicted_scores(trial.ghn, cfg, trial.splits, ranked, trial.device)
+    ranker = trial.ranker()
+    pred, pred_loss = predicted_scores(ranker, cfg, trial.splits, ranked, trial.device)
     rank_s = time.perf_counter() - t0
     order = np.argsort(-surrogate(pred, pred_loss, cfg.rank_by), kind="stable")
     picks = [ranked[i] for i in order[:cfg.search_k]]
@@ -1180,8 +1272,15 @@ def _finish(trial: _GHNTrial) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "top1_pct": nan, "top5_pct": nan, "top10_pct": nan,
         "label_field": f"{cfg.dataset}/val/ghn-predicted", "eval_field": cfg.eval_field,
     }
+    if trial.val_cells:  # the tuning cells: the same scores, under val/
+        a_v, l_v = predicted_scores(ranker, cfg, trial.splits, trial.val_cells, trial.device)
+        t_v = np.array([gt.mean_accuracy(g) for g in trial.val_cells])
+        metrics.update({f"val/{k}": v for k, v in ranking_scores(surrogate(a_v, l_v, cfg.rank_by), t_v).items()})
+        metrics.update({"val/tau_acc": ranking_scores(a_v, t_v)["tau"], "val/cells": len(trial.val_cells)})
+        for g, a, lo, t in zip(trial.val_cells, a_v, l_v, t_v):
+            rows.append({"kind": "val", "genotype": g, "pred_acc": a, "pred_loss": lo, "trained_acc": t})
     if trial.heldout:
-        a_h, l_h = predicted_scores(trial.ghn, cfg, trial.splits, trial.heldout, trial.device)
+        a_h, l_h = predicted_scores(ranker, cfg, trial.splits, trial.heldout, trial.device)
         p_h = surrogate(a_h, l_h, cfg.rank_by)
         t_h = np.array([gt.mean_accuracy(g) for g in trial.heldout])
         metrics.update({f"eval/{k}": v for k, v in ranking_scores(p_h, t_h).items()})
@@ -1231,7 +1330,8 @@ def _train_ground_truth(cfg: GHNConfig) -> None:
     """Train shard ``shard`` of the held-out sample; one report (with the rows so far) per cell."""
     device = reporting.device()
     splits = _splits(cfg).to(device)
-    cells = eval_cells(cfg.n_eval_cells, cfg.eval_seed)[cfg.shard::cfg.shards]
+    sample = validation_cells(cfg) if cfg.gt_cells == "val" else eval_cells(cfg.n_eval_cells, cfg.eval_seed)
+    cells = sample[cfg.shard::cfg.shards]
     gt = GroundTruth(cfg, splits, device)
     done = 0
     if (ckpt := reporting.load_checkpoint()) is not None:
