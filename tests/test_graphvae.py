@@ -230,3 +230,20 @@ def test_two_trials_through_tune(tmp_path, ray_address, smoke):
     assert sorted(rows["seed"]) == [0, 1] and (rows["queries"] <= 30).all()
     assert {"validity", "uniqueness", "novelty", "loss/recon"} <= set(rows.columns)
     assert len(archs(tmp_path, spec.name)) == 60
+
+
+# ------------------------------------------------------------------------ study presets
+@pytest.mark.parametrize("preset", ["smoke", "local", "full"])
+def test_study_presets_are_valid_configs_within_the_studies_budget(preset):
+    budget = {"smoke": 30, "local": 100, "full": 100}[preset]  # studies/*.py BUDGET
+    cfg = {"space": "nbgraph", "query_budget": budget, **graphvae.PRESETS[preset]}
+    graphvae.validate_config(cfg)
+    assert cfg["n_labels"] + cfg["ascent_queries"] <= budget  # the ascent keeps queries to spend
+
+
+def test_smoke_preset_labels_its_share_and_stays_within_the_budget():
+    cfg = {"space": "nbgraph", "seed": 0, "query_budget": 30, "n_samples": 50, **graphvae.PRESETS["smoke"]}
+    with reporting.plain_session() as s:
+        graphvae.train(cfg)
+    final = s.reports[-1].metrics
+    assert 20 <= final["queries"] <= 30  # 20 labels; a 1-epoch model may find no valid new cell to query

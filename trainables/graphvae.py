@@ -104,7 +104,7 @@ from trainables import common, reporting
 from trainables.arch import INPUT, OUTPUT, ArchGraph
 from trainables.spaces.base import SearchSpace, to_pyg_batch
 
-__all__ = ["DEFAULTS", "DAGConv", "GraphCodec", "GraphVAE", "TopoGRU", "VAEConfig", "ascend", "complexity_of",
+__all__ = ["DEFAULTS", "PRESETS", "DAGConv", "GraphCodec", "GraphVAE", "TopoGRU", "VAEConfig", "ascend", "complexity_of",
            "kl_divergence", "load_model", "read_ascent", "train", "validate_config"]
 
 MODEL_FILE = "graphvae.pt"
@@ -156,6 +156,19 @@ class VAEConfig:
 
 
 DEFAULTS: dict[str, Any] = asdict(VAEConfig())
+
+# Sizes for the studies' presets (studies/*.py, 30 / 100 / 100 queries per trial): part of the
+# budget labels training cells, the rest scores the ascent's cells, and the generated set is
+# decoded around the ascent's end points (what the search found, as the other generators'
+# samples are). local: 35-50 s a trial on one core (NB201 / NAS-Bench-Graph, measured),
+# prior validity ~97 % on NB201 at 6 epochs; full = the defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {"epochs": 1, "hidden": 16, "latent": 4, "batch_size": 256, "label_batch": 16, "n_labels": 20,
+              "ascent_starts": 3, "ascent_steps": 3, "ascent_queries": 5, "recon_check": 16,
+              "final_samples": "ascent"},
+    "local": {"epochs": 6, "n_labels": 80, "ascent_queries": 20, "recon_check": 64, "final_samples": "ascent"},
+    "full": {"n_labels": 50, "ascent_queries": 50, "final_samples": "ascent"},
+}
 _BENCH_KEYS = {f.name for f in fields(common.BenchmarkConfig)}
 
 
