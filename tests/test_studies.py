@@ -279,5 +279,7 @@ def test_relative_data_dir_is_made_absolute_for_trials_running_elsewhere(shared_
     d = study("degradation")
     args = d.parser().parse_args(["--space", "nb201", "--data-dir", "data", "--out", "rel-out"])
     s = studykit.setup(args, "degradation", d.SEEDS)
-    assert s.data_dir == str(shared_data) and s.out == shared_data.parent / "rel-out"
-    assert s.benchmark() == {"space": "nb201", "data_dir": str(shared_data)}
+    here = Path.cwd()  # the working directory as the OS names it (symlinks resolved)
+    assert s.data_dir == str(here / "data") and s.out == str(here / "rel-out")
+    assert Path(s.data_dir).samefile(shared_data)
+    assert s.benchmark() == {"space": "nb201", "data_dir": s.data_dir}
