@@ -87,7 +87,6 @@ class ArchGraph:
             raise ValueError(f"{len(ops)} op labels for a {m.shape[0]}-node matrix")
         if not np.isin(m, (0, 1)).all():
             raise ValueError("adjacency matrix must hold only 0/1")
-        n = m.shape[0]
         if np.any(np.diag(m)):
             raise ValueError("adjacency matrix has a self-loop (cycle)")
         order = _topological_order(m)

@@ -101,7 +101,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
 from trainables import common, reporting
-from trainables.arch import INPUT, OUTPUT, ArchGraph
+from trainables.arch import ArchGraph
 from trainables.spaces.base import SearchSpace, to_pyg_batch
 
 __all__ = ["DEFAULTS", "PRESETS", "DAGConv", "GraphCodec", "GraphVAE", "TopoGRU", "VAEConfig", "ascend", "complexity_of",
