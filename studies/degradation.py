@@ -17,8 +17,8 @@ Output in ``<out>/studies/<name>/``: ``report.md``, one figure per kind (panels:
 best accuracy, novelty, held-out hit share; x = level; a line and 95 % CI band per generator;
 the references as dashed lines), and the tables behind them (``tables/*.parquet|csv``).
 
-Presets: smoke (CI), local (default, laptop-sized: 75 trials in 608 s on NB201 on a loaded 2-core
-machine), full (paper-sized, GPUs).
+Presets: smoke (CI), local (default, laptop-sized: 75 trials in 251 s on NB201 on an idle 2-core
+machine), full (paper-sized; about 4.7 CPU-hours on NB201, see studies/README.md).
 """
 from __future__ import annotations
 

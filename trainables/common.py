@@ -182,8 +182,8 @@ class Transfer:
             stats = generation_stats(valid, keys, acc, seen_keys=set(), heldout_keys=(),
                                      thresholds=self.evaluator.thresholds(f), queries=queries)
             metrics.update({transfer_name(k, f, self.space): stats[k] for k in TRANSFER_METRICS})
-            metrics[f"uniqueness@{self.space}"] = stats["uniqueness"]
             cols[f"acc:{self.space}:{f}"] = acc.tolist()
+        metrics[f"uniqueness@{self.space}"] = stats["uniqueness"]  # the same for every field (fields ≥ 1)
         return metrics, cols
 
 

@@ -119,8 +119,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Sizes for the studies' presets (studies/*.py): smoke = CI seconds, local = a laptop study
-# (the NB201 degradation study at this size: 14 s mean per trial, all methods, loaded 2-core
-# machine), full = the defaults above (the paper's sizes).
+# (the NB201 degradation study at this size: 7.4 s per GNN2GNN trial from the store's ledger,
+# idle 2-core machine), full = the defaults above (the paper's sizes).
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"hidden": 16, "noise_dim": 8, "epochs": 2, "steps_per_epoch": 3, "batch_size": 8, "n_eval": 20},
     "local": {"hidden": 64, "noise_dim": 16, "epochs": 6, "steps_per_epoch": 40, "n_eval": 100},
