@@ -1,20 +1,22 @@
 """Tune the GHN on the *validation* cells only (never on the held-out measurement cells).
 
-    python bench/ghn_tune.py run --name NAME [--seeds 0 1] [--set '{"iterations": 1000}']
-    python bench/ghn_tune.py table [--names A B ...]
+    python bench/ghn_tune.py run --name NAME [--seeds 0 1] [--set '{"iterations": 1000}'] [--scorings b1]
+    python bench/ghn_tune.py table [--names A B ...] [--dir DIR]
 
 ``run`` trains one GHN per seed in this process (one torch thread), exactly as the ``ghn``
 trainable's trial does (the same ``_GHNTrial``: the held-out cells *and* the validation cells
 are excluded from the cells it trains on), keeps exponential moving averages of its weights
-with several decays on the side, and at the end writes the predicted-weight scores of the
-validation cells for every *variant* — weights (last, or an EMA) × scoring (the validation
+with several decays on the side, scores the validation cells with snapshots of the weights at
+50 % and 75 % of the run, and at the end writes the predicted-weight scores of the validation
+cells for every *variant* — weights (last, an EMA, or a snapshot) × scoring (the validation
 split as one BN batch of 1,000 images, as 4 batches of 250, or 3,000 images in 3 batches; the
-last two for the last weights only) —
+last two for the last weights only, and only when ``--scorings`` names them) —
 to ``--dir``/NAME-seedS.json. It computes no score on the held-out cells.
 
 ``table`` reads those files and the validation cells' ground truth from the store
 (``bench/ghn_measure.py --only gt`` trains it, two training seeds, cached; nothing is trained
-here) and prints Kendall τ (and ρ, top-10 % overlap) per variant and seed, with the mean, plus
+here) and prints Kendall τ (and ρ, top-10 % overlap) per variant and seed, with the mean (the
+``snapshots`` variant: the z-scored losses of both snapshots and the last weights averaged), plus
 the ground truth's own seed-to-seed τ and the parameter-count baseline on the same cells.
 Not part of the test run.
 """
@@ -38,6 +40,7 @@ from ghn_measure import SETTINGS, VAL_CELLS, _n_params  # noqa: E402
 HELDOUT = 100  # the measurement's held-out cells: excluded from training, never scored here
 DECAYS = (0.99, 0.995, 0.998)
 SCORINGS = {"b1": (1000, 1), "b4": (1000, 4), "v3000": (3000, 3)}  # name → (validation images, BN batches)
+CHECKPOINTS = (0.5, 0.75)  # fractions of the run whose snapshot is scored too (a temporal ensemble)
 FULL_SCORING = ("last",)  # weights scored every way; the EMAs by b1 only (time; it250 and it500 ran
 #                           with ("last", "ema0.995"), and the other scorings changed no τ by over 0.02)
 
@@ -46,7 +49,8 @@ def _base(extra: dict) -> dict:
     return {**SETTINGS, "n_eval_cells": HELDOUT, "n_val_cells": VAL_CELLS, **extra}
 
 
-def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS) -> None:
+def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS, scorings=tuple(SCORINGS),
+        checkpoints=CHECKPOINTS) -> None:
     import torch
 
     from trainables import ghn
@@ -63,19 +67,26 @@ def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS) -> None:
         shadows = {d: [torch.zeros_like(p) for p in trial.ghn.parameters()] for d in decays}
         t0 = time.perf_counter()
         trial.ghn.train()
+        scores: dict[str, dict] = {}
+        at = {int(round(f * cfg.iterations)): f for f in checkpoints}
+        ckpt_s = 0.0
         while trial.iteration < cfg.iterations:
             trial.step()
+            if trial.iteration in at and trial.iteration < cfg.iterations:  # a snapshot's scores (b1)
+                t2 = time.perf_counter()
+                acc, loss = ghn.predicted_scores(trial.ghn, cfg, trial.splits, trial.val_cells, batches=1)
+                scores[f"ckpt{at[trial.iteration]}|b1"] = {"acc": acc.tolist(), "loss": loss.tolist()}
+                ckpt_s += time.perf_counter() - t2
             for d, sh in shadows.items():
                 ghn.ema_update(sh, trial.ghn, d)
             if trial.iteration % 100 == 0:
                 print(f"{name} seed {seed}: it {trial.iteration} loss {np.mean(trial.losses[-100:]):.3f} "
                       f"({time.perf_counter() - t0:.0f} s)", flush=True)
-        train_s = time.perf_counter() - t0
+        train_s = time.perf_counter() - t0 - ckpt_s
         models = {"last": trial.ghn, **{f"ema{d}": ghn.averaged_ghn(trial.ghn, sh, d, trial.iteration)
                                        for d, sh in shadows.items()}}
-        scores: dict[str, dict] = {}
         t1 = time.perf_counter()
-        for sname, (n_img, batches) in SCORINGS.items():
+        for sname, (n_img, batches) in ((k, SCORINGS[k]) for k in scorings):
             splits = ghn.load_splits(cfg.dataset, cfg.image_dir, cfg.resolution, cfg.train_size, n_img,
                                      cfg.test_size, cfg.data_seed)
             assert splits.fingerprint == trial.splits.fingerprint  # the same train/test data
@@ -107,6 +118,10 @@ def ground_truth(store: Path, cells) -> np.ndarray:
     return np.array([[known[ghn.gt_key(cfg, splits, g, s)][0] for s in cfg.train_seeds] for g in cells])
 
 
+def _z(v: np.ndarray) -> np.ndarray:
+    return (v - v.mean()) / (v.std() + 1e-12)
+
+
 def table(out: Path, store: Path, names=None) -> str:
     from scipy import stats as st
 
@@ -133,6 +148,10 @@ def table(out: Path, store: Path, names=None) -> str:
     by: dict[tuple[str, str], list[dict]] = {}
     for r in runs:
         assert [tuple(g) for g in r["cells"]] == cells
+        snaps = [v for k, v in r["scores"].items() if k.startswith("ckpt")]
+        if snaps:  # temporal ensemble: the snapshots' and the last weights' z-scored losses averaged
+            r["scores"]["snapshots|b1"] = {k: np.mean([_z(np.asarray(x[k])) for x in snaps + [r["scores"]["last|b1"]]],
+                                                      axis=0).tolist() for k in ("acc", "loss")}
         for variant, sc in r["scores"].items():
             by.setdefault((r["name"], variant), []).append({"seed": r["seed"], "train_s": r["train_s"], **sc})
     for (name, variant), rs in sorted(by.items()):
@@ -157,6 +176,8 @@ def main() -> None:
     ap.add_argument("--names", nargs="*", help="only these candidates (table)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--set", default="{}", help="JSON overrides of the GHN config (the candidate)")
+    ap.add_argument("--scorings", nargs="+", choices=tuple(SCORINGS), default=list(SCORINGS),
+                    help="validation scorings to compute (run; b1 alone saves ~1 min per seed)")
     ap.add_argument("--dir", default=str(Path.home() / ".cache" / "gnas-ghn-tune"))
     ap.add_argument("--store", default=str(Path.home() / ".cache" / "gnas-ghn-store"))
     args = ap.parse_args()
@@ -164,7 +185,7 @@ def main() -> None:
     if args.what == "run":
         if not args.name:
             raise SystemExit("run needs --name")
-        run(args.name, args.seeds, json.loads(args.set), out)
+        run(args.name, args.seeds, json.loads(args.set), out, scorings=tuple(args.scorings))
     else:
         print(table(out, Path(args.store).expanduser(), args.names))
 
