@@ -47,7 +47,7 @@ SETTINGS = {
 
 
 # Validation cells: configurations are chosen on these (bench/ghn_tune.py), never on the held-out ones.
-# 100 (32 until 2026-11-23: a sampling s.e. of τ of about 0.12, too coarse to tell candidates apart).
+# 100 (32 in the round of 2026-11-23: a sampling s.e. of τ of about 0.12, too coarse to tell candidates apart).
 VAL_CELLS = 100
 
 

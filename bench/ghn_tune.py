@@ -118,10 +118,6 @@ def ground_truth(store: Path, cells) -> np.ndarray:
     return np.array([[known[ghn.gt_key(cfg, splits, g, s)][0] for s in cfg.train_seeds] for g in cells])
 
 
-def _z(v: np.ndarray) -> np.ndarray:
-    return (v - v.mean()) / (v.std() + 1e-12)
-
-
 def table(out: Path, store: Path, names=None) -> str:
     from scipy import stats as st
 
@@ -149,9 +145,10 @@ def table(out: Path, store: Path, names=None) -> str:
     for r in runs:
         assert [tuple(g) for g in r["cells"]] == cells
         snaps = [v for k, v in r["scores"].items() if k.startswith("ckpt")]
-        if snaps:  # temporal ensemble: the snapshots' and the last weights' z-scored losses averaged
-            r["scores"]["snapshots|b1"] = {k: np.mean([_z(np.asarray(x[k])) for x in snaps + [r["scores"]["last|b1"]]],
-                                                      axis=0).tolist() for k in ("acc", "loss")}
+        if snaps and "last|b1" in r["scores"]:  # temporal ensemble: snapshots' and last weights' z-scores averaged
+            members = snaps + [r["scores"]["last|b1"]]
+            r["scores"]["snapshots|b1"] = {k: np.mean([st.zscore(x[k]) for x in members], axis=0).tolist()
+                                           for k in ("acc", "loss")}
         for variant, sc in r["scores"].items():
             by.setdefault((r["name"], variant), []).append({"seed": r["seed"], "train_s": r["train_s"], **sc})
     for (name, variant), rs in sorted(by.items()):

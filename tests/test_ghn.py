@@ -203,6 +203,22 @@ def test_predicted_weights_have_every_layers_exact_shape_and_run(tiny, cells_per
         assert logits.shape == (len(x), splits.n_classes) and torch.isfinite(logits).all()
 
 
+def test_the_default_ghn_writes_exact_weights_and_learns(image_dir):
+    """The trainable's own GHN and network sizes (hidden 16, decoder 64, C = 8, 14×14: what
+    bench/ghn_results.md measured), only the image counts cut to the synthetic folder."""
+    cfg = ghn.GHNConfig.from_config({"image_dir": str(image_dir), "train_size": 200, "val_size": 100,
+                                     "test_size": 100, "iterations": 60})
+    assert (cfg.hidden, cfg.decoder_hidden, cfg.channels, cfg.resolution) == (16, 64, 8, 14)
+    trial = ghn._GHNTrial(cfg, "cpu")
+    graphs = [ghn._graph(cfg, trial.splits, _genotype(ops)) for ops in CELLS.values()]
+    for graph, weights in zip(graphs, trial.ghn(graphs)):
+        assert {k: tuple(v.shape) for k, v in weights.items()} == ghn.param_shapes(graph.program)
+    while trial.iteration < cfg.iterations:
+        trial.step()
+    first, last = np.mean(trial.losses[:10]), np.mean(trial.losses[-10:])
+    assert last < 0.5 * first, (first, last)  # the bars are easy: predicted weights must learn them
+
+
 def test_gradients_reach_every_part_of_the_ghn(net_parts):
     cfg, splits, model = net_parts
     graphs = [ghn._graph(cfg, splits, _genotype(ops)) for ops in CELLS.values()]
