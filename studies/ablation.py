@@ -21,7 +21,7 @@ import math
 import sys
 from typing import Any, Sequence
 
-from orchestrator import plots, studykit as kit
+from studies import kit, plots
 from orchestrator.spec import SchedulerSpec, SearchParam, SpecError
 
 SEEDS = {"smoke": 1, "local": 2, "full": 3}  # search seeds per suggestion

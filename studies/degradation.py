@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from orchestrator import plots, studykit as kit
+from studies import kit, plots
 from orchestrator.spec import SpecError
 
 SEEDS = {"smoke": 2, "local": 3, "full": 10}

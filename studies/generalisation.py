@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from orchestrator import plots, studykit as kit
+from studies import kit, plots
 from orchestrator.spec import SpecError
 
 SEEDS = {"smoke": 2, "local": 3, "full": 10}

@@ -211,7 +211,7 @@ def test_study_folder_with_an_object_store_out_is_built_locally_and_copied_to_th
                                                                                         monkeypatch, capsys):
     import pandas as pd
 
-    from orchestrator import studykit
+    from studies import kit as studykit
 
     monkeypatch.chdir(tmp_path)
     p = studykit.parser("kit.py", "a study", default_trainables="gnn2gnn", presets_help="")

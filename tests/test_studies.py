@@ -132,7 +132,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, message, tmp_path
 def test_nb201_offers_the_low_fidelity_kind(shared_data, tmp_path):
     d = study("degradation")
     args = d.parser().parse_args(["--space", "nb201", "--data-dir", str(shared_data), "--out", str(tmp_path)])
-    from orchestrator import studykit
+    from studies import kit as studykit
 
     s = studykit.setup(args, "degradation", d.SEEDS)
     parts, settings = d.build(s, args)
@@ -254,7 +254,8 @@ def test_ablation_report_only_is_identical(ablation):
 def test_ablation_multi_objective_searches_query_use_with_nsga2(tmp_path):
     a = study("ablation")
     args = a.parser().parse_args(["--preset", "local", "--objective", "multi", "--out", str(tmp_path)])
-    from orchestrator import search, studykit
+    from orchestrator import search
+    from studies import kit as studykit
 
     (part,), settings = a.build(studykit.setup(args, "ablation", a.SEEDS), args)
     spec = part.spec
@@ -273,7 +274,7 @@ def test_pareto_mask_keeps_exactly_the_non_dominated():
 
 
 def test_relative_data_dir_is_made_absolute_for_trials_running_elsewhere(shared_data, tmp_path, monkeypatch):
-    from orchestrator import studykit
+    from studies import kit as studykit
 
     monkeypatch.chdir(shared_data.parent)
     d = study("degradation")

@@ -1,8 +1,8 @@
 """The studies' figures (matplotlib, Agg): curves with CI bands, heatmaps, Pareto fronts.
 
 Every function takes the tidy summary a study wrote to its tables (``mean``/``lo``/``hi`` per
-group, see :func:`orchestrator.studykit.summarise`) and returns a ``Figure``; the caller saves
-it (:meth:`orchestrator.studykit.Report.figure`). Units go in the axis labels.
+group, see :func:`studies.kit.summarise`) and returns a ``Figure``; the caller saves
+it (:meth:`studies.kit.Report.figure`). Units go in the axis labels.
 """
 from __future__ import annotations
 
