@@ -16,30 +16,50 @@ The root is a local (or NFS) folder or an object-store URI (``s3://bucket/prefix
 ``gs://…``), resolved by :func:`orchestrator.storage.resolve_root`; everything goes through its
 pyarrow filesystem, and readers use ``pyarrow.dataset`` over it.
 
-No duplicates, none lost: a trial's rows live in exactly one file per table, named after the
-trial id and replaced atomically whenever the trial is written again — after a retry, or after
-a resumed study finishes it. Locally that is a hidden temp file + ``os.replace``; on an object
-store, one upload of the whole encoded file (an object appears only when its upload completes,
-so a reader sees the old file or the new one). The file holds the trial's final iteration, so
-the (trial id, iteration) key is unique by construction. Writers never append.
+No duplicates, none lost: a trial is written as one file per table, named after the trial id
+and replaced atomically whenever the trial is written again — after a retry, or after a resumed
+study finishes it. Locally that is a hidden temp file + ``os.replace``; on an object store, one
+upload of the whole encoded file (an object appears only when its upload completes, so a reader
+sees the old file or the new one). The file holds the trial's final iteration. Writers never
+append.
+
+**Compaction** (:meth:`Store.compact`; the writing store runs it every :data:`COMPACT_EVERY`
+trials it writes to a partition, and :func:`orchestrator.run.run_study` at a study's end) merges a
+partition's per-trial files into one ``compacted-<generation>-<id>.parquet`` file, so that a
+10,000-trial study reads as a handful of files instead of 20,000. Readers see each trial exactly
+once at every moment, because they rank a trial's copies: its own per-trial file beats any
+compacted copy, and a newer compaction generation beats an older one (:meth:`Store.read`). So the
+compacted file is written first (atomically), and only then are the per-trial files it holds
+removed — each *claimed* first by an atomic rename to a hidden name, and removed only if the
+claimed file is the very file compaction read (same inode, size and mtime); a file a writer
+replaced in the meantime is put back. A compaction killed half-way leaves duplicates readers
+rank away, or a claimed file that the next compaction puts back first. Compactions of one
+partition are serialised with a lock file; on an object store (no rename, no lock) a file is
+removed only if its modification time is still the one compaction read, and one process should
+compact at a time (the study's driver).
 
 This module imports neither Ray nor the trainables: the runner hands it :class:`TrialRecord`.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import json
 import os
 import platform
+import re
 import socket
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from orchestrator.storage import StorageRoot, resolve_root
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -47,6 +67,13 @@ TABLES = ("trials", "archs")
 ARCHS_FILE = "archs.parquet"
 PARTITIONS = ("study", "trainable")
 DATA_FILES = "*.parquet"  # what readers see (names starting with "." or "_" never: writers' temp files)
+COMPACTED_PREFIX = "compacted-"  # compacted-<generation>-<id>.parquet; trial ids never start so
+COMPACTED_NAME = re.compile(r"compacted-(\d+)-[0-9a-f]+\.parquet")
+CLAIMED_PREFIX = ".claimed-"  # a per-trial file taken by a compaction, until it is removed
+LOCK_FILE = "_compaction.lock"
+COMPACT_EVERY = 256  # per-trial files one store writes to a partition before it compacts it
+MAX_COMPACTED = 8  # compacted files in a partition before they are merged into one
+TUNE_DIR = "tune"  # ROOT/tune/<study>/: Ray Tune's experiment (orchestrator.run), read by status()
 VERSIONED_PACKAGES = ("gnas-orchestrator", "ray", "optuna", "pyarrow", "torch", "torch-geometric", "wandb")
 
 # Keys Ray Tune adds to every result: bookkeeping, not metrics of the trainable.
@@ -78,17 +105,36 @@ class TrialRecord:
 
 
 @dataclass(frozen=True)
+class StudyStatus:
+    """One study at a glance (:meth:`Store.status`). Times are Unix seconds."""
+
+    study: str
+    done: int  # trials stored as TERMINATED
+    errored: int  # trials stored as ERROR
+    running: int  # RUNNING in Tune's last saved experiment state (0 when Tune left none)
+    pending: int  # PENDING or PAUSED there: created by Tune, not yet running
+    gpu_hours: float  # summed over the stored trials
+    last_update: float | None  # the newest stored trial's finish, or Tune's last state save
+
+    @property
+    def trials(self) -> int:
+        return self.done + self.errored
+
+
+@dataclass(frozen=True)
 class Store:
     """A store root (a path or an ``s3://`` / ``gs://`` URI). Cheap to create; creates
     nothing until something is written. ``root`` is the root as a string (local: absolute)."""
 
     root: str
     location: StorageRoot = field(init=False, repr=False, compare=False)
+    _writes: dict = field(init=False, repr=False, compare=False)  # partition -> files written
 
     def __init__(self, root: "str | os.PathLike[str] | StorageRoot") -> None:
         location = resolve_root(root)
         object.__setattr__(self, "location", location)
         object.__setattr__(self, "root", location.uri)
+        object.__setattr__(self, "_writes", {})
 
     # ---------------------------------------------------------------- layout
     def partition(self, table: str, study: str, trainable: str) -> str:
@@ -102,7 +148,10 @@ class Store:
     # ---------------------------------------------------------------- writing
     def write_trial(self, study: str, trainable: str, record: TrialRecord,
                     provenance: Mapping[str, Any]) -> tuple[int, int]:
-        """Write (or replace) ``record``'s trials row and archs rows. Returns the row counts."""
+        """Write (or replace) ``record``'s trials row and archs rows. Returns the row counts.
+
+        Every :data:`COMPACT_EVERY` trials this store writes to a partition, it compacts it.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -119,52 +168,164 @@ class Store:
                     archs = archs.drop_columns([name])
                 archs = archs.append_column(name, pa.array([value] * n_archs))
             self._replace(self.partition("archs", study, trainable), record.trial_id, archs)
+        written = self._writes[(study, trainable)] = self._writes.get((study, trainable), 0) + 1
+        if written % COMPACT_EVERY == 0:
+            for table in TABLES:
+                self._compact_partition(self.partition(table, study, trainable))
         return 1, n_archs
 
     def _replace(self, directory: str, trial_id: str, table: "pa.Table") -> None:
         """Encode ``table`` in memory, then put it as ``<directory>/<trial_id>.parquet`` at once."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        self.location.write_bytes(f"{directory}/{trial_id}.parquet", sink.getvalue().to_pybytes())
+        self.location.write_bytes(f"{directory}/{trial_id}.parquet", _encode(table))
 
     def trial_ids(self, study: str) -> set[str]:
         """Ids of the trials of ``study`` that have a trials row."""
-        base = self.location.join("trials", f"study={study}")
-        return {Path(p).stem for p in self._data_files(base)}
+        return set(self._scan("trials", [study], columns=("trial_id",)).column("trial_id").to_pylist())
 
     def _data_files(self, base: str) -> list[str]:
         """The data files under ``base`` at partition depth (``…/trainable=T/<file>``)."""
         return [p for p in self.location.files(base, DATA_FILES)
                 if p.rsplit("/", 2)[-2].startswith("trainable=")]
 
+    def _table_files(self, table: str, studies: Iterable[str] | None) -> tuple[str, list[str]]:
+        """``table``'s folder and its data files (of ``studies`` only, when given)."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        base = self.location.join(table)
+        if studies is None:
+            return base, [p for p in self._data_files(base) if p.rsplit("/", 3)[-3].startswith("study=")]
+        return base, [p for study in dict.fromkeys(studies)
+                      for p in self._data_files(self.location.join(table, f"study={study}"))]
+
+    # ---------------------------------------------------------------- compaction
+    def compact(self, studies: Iterable[str] | None = None) -> int:
+        """Merge the per-trial files of every partition (of ``studies``) into compacted files.
+
+        Safe while a writer writes and against being killed (module docstring). Returns the
+        number of per-trial files merged.
+        """
+        merged = 0
+        for table in TABLES:
+            _, files = self._table_files(table, studies)
+            for directory in sorted({f.rsplit("/", 1)[0] for f in files}):
+                merged += self._compact_partition(directory)
+        return merged
+
+    def _compact_partition(self, directory: str) -> int:
+        import pyarrow as pa
+
+        with self._partition_lock(directory):
+            self._put_back_claimed(directory)
+            files = self.location.files(directory, DATA_FILES)
+            singles = [f for f in files if not _is_compacted(f)]
+            compacted = sorted((f for f in files if _is_compacted(f)), key=_generation, reverse=True)
+            merge = len(compacted) + bool(singles) > MAX_COMPACTED
+            if not singles and not merge:
+                return 0
+            read = [self._read_identified(f) for f in singles]
+            tables = [table for table, _ in read]
+            if merge:  # newest first: the first copy of a trial is the one that counts
+                tables += [_read_parquet(self.location.read_bytes(f)) for f in compacted]
+            generation = max((_generation(f) for f in compacted), default=0) + 1
+            out = _first_copies(tables) if merge else pa.concat_tables(tables, promote_options="permissive")
+            name = f"{COMPACTED_PREFIX}{generation:08d}-{uuid.uuid4().hex[:8]}.parquet"
+            self.location.write_bytes(f"{directory}/{name}", _encode(out))
+            for path, (_, identity) in zip(singles, read):
+                self._remove_if_unchanged(path, identity)
+            for path in compacted if merge else ():
+                with contextlib.suppress(FileNotFoundError):
+                    self.location.filesystem.delete_file(path)
+        return len(singles)
+
+    @contextlib.contextmanager
+    def _partition_lock(self, directory: str) -> Iterator[None]:
+        """One compaction of ``directory`` at a time (local roots; see the module docstring)."""
+        if not self.location.is_local:
+            yield
+            return
+        import fcntl
+
+        with open(os.path.join(directory, LOCK_FILE), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read_identified(self, path: str) -> "tuple[pa.Table, tuple]":
+        """A per-trial file's table, and the identity of the very file read."""
+        if self.location.is_local:
+            with open(path, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                return _read_parquet(handle.read()), (st.st_ino, st.st_size, st.st_mtime_ns)
+        info = self.location.filesystem.get_file_info(path)
+        return _read_parquet(self.location.read_bytes(path)), (None, info.size, info.mtime_ns)
+
+    def _remove_if_unchanged(self, path: str, identity: tuple) -> None:
+        """Remove the per-trial file at ``path`` if it is still the one compaction read."""
+        if not self.location.is_local:
+            info = self.location.filesystem.get_file_info(path)
+            if (None, info.size, info.mtime_ns) == identity:
+                self.location.filesystem.delete_file(path)
+            return
+        directory, name = os.path.split(path)
+        claimed = os.path.join(directory, f"{CLAIMED_PREFIX}{uuid.uuid4().hex[:8]}-{name}")
+        try:
+            os.rename(path, claimed)  # atomic: from here on a writer's replacement is a new file
+        except FileNotFoundError:
+            return
+        st = os.stat(claimed)
+        if (st.st_ino, st.st_size, st.st_mtime_ns) == identity:
+            os.unlink(claimed)
+        else:  # a writer replaced it after compaction read it: the newer file stays
+            _put_back(claimed, path)
+
+    def _put_back_claimed(self, directory: str) -> None:
+        """Files a killed compaction claimed but never removed go back (readers rank them)."""
+        if not self.location.is_local:
+            return
+        for name in os.listdir(directory):
+            if name.startswith(CLAIMED_PREFIX):
+                original = name[len(CLAIMED_PREFIX):].split("-", 1)[1]
+                _put_back(os.path.join(directory, name), os.path.join(directory, original))
+
     # ---------------------------------------------------------------- reading
     def read(self, table: str = "trials", studies: Iterable[str] | None = None) -> "pa.Table":
-        """The whole history of ``table`` across studies, in one ``pyarrow.dataset`` scan.
+        """The whole history of ``table`` across studies, in one ``pyarrow.dataset`` scan;
+        each trial's rows once (from its newest copy: see the module docstring).
 
         Files written by different studies may carry different columns (configs differ):
         their schemas are unified (missing columns read as null, ints widen to floats).
         """
+        return self._scan(table, studies)
+
+    def _scan(self, table: str, studies: Iterable[str] | None, columns: "Iterable[str] | None" = None,
+              types: "Mapping[str, pa.DataType] | None" = None) -> "pa.Table":
+        """Rows of ``table``: all columns (schemas unified), or only ``columns`` (read as
+        ``types`` says, string by default: no file's schema is read)."""
         import pyarrow as pa
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
-        if table not in TABLES:
-            raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-        base = self.location.join(table)
-        files = [p for p in self._data_files(base) if p.rsplit("/", 3)[-3].startswith("study=")]
+        base, files = self._table_files(table, studies)
         partitioning = ds.partitioning(pa.schema([(p, pa.string()) for p in PARTITIONS]), flavor="hive")
+        if columns is not None:
+            columns = list(dict.fromkeys([*columns, "trial_id"]))
+            schema = pa.schema([(c, (types or {}).get(c, pa.string())) for c in columns] + list(partitioning.schema))
         if not files:
             return pa.table({p: pa.array([], pa.string()) for p in PARTITIONS})
         fs = self.location.filesystem
-        schema = pa.unify_schemas([pq.read_schema(f, filesystem=fs) for f in files] + [partitioning.schema],
-                                  promote_options="permissive")
+        if columns is None:
+            schema = pa.unify_schemas([pq.read_schema(f, filesystem=fs) for f in files] + [partitioning.schema],
+                                      promote_options="permissive")
         dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=fs,
                              partitioning=partitioning, partition_base_dir=base)
-        wanted = None if studies is None else ds.field("study").isin(list(studies))
-        return dataset.to_table(filter=wanted)
+        wanted = [*(schema.names if columns is None else [*columns, *PARTITIONS])]
+        if not any(_is_compacted(f) for f in files):  # one file per trial: nothing to rank
+            return dataset.to_table(columns=wanted)
+        rows = dataset.to_table(columns=[*wanted, "__filename"])
+        keep = _newest_copies(rows.column("trial_id"), rows.column("__filename"), files)
+        return rows.drop_columns(["__filename"]).filter(keep)
 
     def read_pandas(self, table: str = "trials", studies: Iterable[str] | None = None) -> "pd.DataFrame":
         """:meth:`read` as a pandas DataFrame."""
@@ -182,6 +343,142 @@ class Store:
             trials=("trial_id", "count"), wall_s=("wall_s", "sum"),
             cpu_hours=("cpu_hours", "sum"), gpu_hours=("gpu_hours", "sum"))
         return ledger[columns]
+
+    def status(self) -> list[StudyStatus]:
+        """Every study in the store at a glance, sorted by name: done / errored trials and
+        GPU-hours from the trials table (four columns read), running / pending trials from
+        Tune's last saved experiment state, and when either last changed."""
+        import pyarrow as pa
+
+        rows = self._scan("trials", None, columns=("status", "gpu_hours", "finished_at"),
+                          types={"gpu_hours": pa.float64(), "finished_at": pa.float64()})
+        studies: dict[str, dict[str, Any]] = {}
+        if rows.num_rows:
+            grouped = rows.group_by(["study", "status"]).aggregate(
+                [("trial_id", "count"), ("gpu_hours", "sum"), ("finished_at", "max")])
+            for g in grouped.to_pylist():
+                entry = studies.setdefault(g["study"], {"done": 0, "errored": 0, "gpu_hours": 0.0, "last": None})
+                if g["status"] == "TERMINATED":
+                    entry["done"] += g["trial_id_count"]
+                elif g["status"] == "ERROR":
+                    entry["errored"] += g["trial_id_count"]
+                entry["gpu_hours"] += g["gpu_hours_sum"] or 0.0
+                entry["last"] = _latest(entry["last"], g["finished_at_max"])
+        for study in self._tune_studies():
+            entry = studies.setdefault(study, {"done": 0, "errored": 0, "gpu_hours": 0.0, "last": None})
+            live = self._tune_state(study)
+            entry.update(live_running=live[0], live_pending=live[1])
+            entry["last"] = _latest(entry["last"], live[2])
+        return [StudyStatus(study=name, done=e["done"], errored=e["errored"], running=e.get("live_running", 0),
+                            pending=e.get("live_pending", 0), gpu_hours=e["gpu_hours"], last_update=e["last"])
+                for name, e in sorted(studies.items())]
+
+    def _tune_studies(self) -> list[str]:
+        import pyarrow.fs as pafs
+
+        selector = pafs.FileSelector(self.location.join(TUNE_DIR), allow_not_found=True)
+        return [i.base_name for i in self.location.filesystem.get_file_info(selector)
+                if i.type == pafs.FileType.Directory]
+
+    def _tune_state(self, study: str) -> tuple[int, int, float | None]:
+        """(running, pending, saved at) from Tune's newest experiment state of ``study``."""
+        import pyarrow.fs as pafs
+
+        selector = pafs.FileSelector(self.location.join(TUNE_DIR, study), allow_not_found=True)
+        states = [i for i in self.location.filesystem.get_file_info(selector)
+                  if i.type == pafs.FileType.File and i.base_name.startswith("experiment_state-")
+                  and i.base_name.endswith(".json")]
+        if not states:
+            return 0, 0, None
+        newest = max(states, key=lambda i: i.base_name)
+        try:
+            trial_data = json.loads(self.location.read_bytes(newest.path))["trial_data"]
+            statuses = [json.loads(trial_state)["status"] for trial_state, _ in trial_data]
+        except (OSError, ValueError, KeyError, TypeError):  # being replaced, or another Tune's layout
+            return 0, 0, None
+        saved = newest.mtime.timestamp() if newest.mtime else None
+        return (statuses.count("RUNNING"), statuses.count("PENDING") + statuses.count("PAUSED"), saved)
+
+
+def _encode(table: "pa.Table") -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def _read_parquet(data: bytes) -> "pa.Table":
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(data))
+
+
+def _is_compacted(path: str) -> bool:
+    return path.rsplit("/", 1)[-1].startswith(COMPACTED_PREFIX)
+
+
+def _generation(path: str) -> int:
+    match = COMPACTED_NAME.fullmatch(path.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else 0
+
+
+def _put_back(claimed: str, path: str) -> None:
+    """Give ``path`` the claimed file again, unless a writer has written a newer one there."""
+    with contextlib.suppress(FileExistsError):
+        os.link(claimed, path)  # unlike a rename, never replaces
+    os.unlink(claimed)
+
+
+def _latest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _precedence(files: list[str]) -> "tuple[np.ndarray, np.ndarray]":
+    """Per file: its partition's index and its rank there (0: a per-trial file, the best;
+    then compacted files, newest generation first)."""
+    import numpy as np
+
+    partitions = {f.rsplit("/", 1)[0] for f in files}
+    index = {d: i for i, d in enumerate(sorted(partitions))}
+    part = np.array([index[f.rsplit("/", 1)[0]] for f in files], dtype=np.int64)
+    rank = np.array([(1 << 40) - _generation(f) if _is_compacted(f) else 0 for f in files], dtype=np.int64)
+    return part, rank
+
+
+def _newest_copies(trial_ids: "pa.ChunkedArray", filenames: "pa.ChunkedArray", files: list[str]) -> "pa.Array":
+    """A mask keeping, of each trial's rows, those of its best-ranked file (:func:`_precedence`)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    part_of, rank_of = _precedence(files)
+    file_index = pc.index_in(filenames, value_set=pa.array(files)).to_numpy(zero_copy_only=False)
+    ids = pc.dictionary_encode(trial_ids).combine_chunks()
+    key = ids.indices.to_numpy(zero_copy_only=False).astype(np.int64) * len(files) + part_of[file_index]
+    _, group = np.unique(key, return_inverse=True)
+    rank = rank_of[file_index]
+    best = np.full(group.max(initial=-1) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(best, group, rank)
+    return pa.array(rank == best[group])
+
+
+def _first_copies(tables: "list[pa.Table]") -> "pa.Table":
+    """``tables`` (of one partition) merged, each trial's rows from the first table holding it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    seen: set[str] = set()
+    kept = []
+    for table in tables:
+        ids = table.column("trial_id")
+        if seen:
+            table = table.filter(pc.invert(pc.is_in(ids, value_set=pa.array(sorted(seen), pa.string()))))
+        seen.update(ids.unique().to_pylist())
+        kept.append(table)
+    return pa.concat_tables(kept, promote_options="permissive")
 
 
 # --------------------------------------------------------------------------- rows

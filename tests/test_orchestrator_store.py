@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import types
 from pathlib import Path
@@ -61,6 +62,116 @@ def test_empty_store_reads_as_empty_table(tmp_path):
     assert Store(tmp_path / "none").cost_ledger().empty
     with pytest.raises(ValueError, match="unknown table"):
         Store(tmp_path).read("nope")
+
+
+def _write_trials(store: Store, study: str, ids, tmp_path, value: float = 1.0) -> None:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir(exist_ok=True)
+    pq.write_table(pa.table({"key": ["x", "y"]}), ckpt / "archs.parquet")
+    for i in ids:
+        store.write_trial(study, "toy", record(i, {"seed": 0}, value, ckpt=str(ckpt)), {})
+
+
+def _files(store: Store, table: str, study: str = "s") -> list[str]:
+    return sorted(p.name for p in Path(store.partition(table, study, "toy")).iterdir() if p.suffix == ".parquet")
+
+
+def _values(store: Store) -> dict[str, float]:
+    frame = store.read_pandas("trials")
+    assert frame["trial_id"].is_unique
+    return dict(zip(frame["trial_id"], frame["top5_pct"]))
+
+
+def test_compaction_merges_per_trial_files_and_readers_see_each_trial_once(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    _write_trials(store, "s", [f"t{i}" for i in range(6)], tmp_path)
+    before = store.read_pandas("archs").sort_values(["trial_id", "key"]).reset_index(drop=True)
+    assert store.compact() == 12  # 6 trials x 2 tables
+    assert [f.startswith("compacted-00000001-") for f in _files(store, "trials")] == [True]
+    after = store.read_pandas("archs").sort_values(["trial_id", "key"]).reset_index(drop=True)
+    assert after[before.columns].equals(before) and store.trial_ids("s") == {f"t{i}" for i in range(6)}
+    _write_trials(store, "s", ["t2"], tmp_path, value=5.0)  # rewritten after compaction (a retry)
+    assert _values(store)["t2"] == 5.0 and len(store.read("archs")) == 12
+    monkeypatch.setattr("orchestrator.store.MAX_COMPACTED", 2)
+    store.compact()  # a second generation holds t2's new row
+    assert _values(store)["t2"] == 5.0 and len(_files(store, "trials")) == 2
+    _write_trials(store, "s", ["t7"], tmp_path)
+    store.compact()  # a third would exceed MAX_COMPACTED: all merge into one, newest copies kept
+    assert _files(store, "trials")[0].startswith("compacted-00000003-") and len(_files(store, "trials")) == 1
+    assert _values(store) == {**{f"t{i}": 1.0 for i in range(6)}, "t2": 5.0, "t7": 1.0}
+    assert len(store.read("archs")) == 14
+
+
+def test_the_writing_store_compacts_every_so_many_trials(tmp_path, monkeypatch):
+    monkeypatch.setattr("orchestrator.store.COMPACT_EVERY", 4)
+    store = Store(tmp_path)
+    _write_trials(store, "s", [f"t{i}" for i in range(10)], tmp_path)
+    assert len(_files(store, "trials")) == 4 and len(_files(store, "archs")) == 4  # 2 compacted + 2 single
+    assert len(_values(store)) == 10
+
+
+def test_compaction_keeps_a_file_a_writer_replaced_while_it_ran(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    _write_trials(store, "s", ["t1", "t2"], tmp_path)
+    read_identified = Store._read_identified
+
+    def read_then_writer_replaces(self, path):
+        read = read_identified(self, path)
+        if path.endswith("/t1.parquet") and "trials" in path:
+            self.write_trial("s", "toy", record("t1", {"seed": 0}, 9.0), {})  # the driver, meanwhile
+        return read
+
+    monkeypatch.setattr(Store, "_read_identified", read_then_writer_replaces)
+    store.compact(studies=["s"])
+    monkeypatch.undo()
+    assert "t1.parquet" in _files(store, "trials") and _values(store) == {"t1": 9.0, "t2": 1.0}
+    store.compact()  # a second generation holds the newer t1, which outranks the first's
+    assert _values(store) == {"t1": 9.0, "t2": 1.0} and all(f.startswith("compacted-") for f in _files(store, "trials"))
+
+
+def test_a_killed_compaction_loses_and_duplicates_nothing(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    _write_trials(store, "s", ["t1", "t2", "t3"], tmp_path)
+
+    def killed_after_claiming(self, path, identity):
+        directory, name = os.path.split(path)
+        os.rename(path, os.path.join(directory, f".claimed-0badf00d-{name}"))
+        raise KeyboardInterrupt  # killed between the claim and the removal
+
+    monkeypatch.setattr(Store, "_remove_if_unchanged", killed_after_claiming)
+    with pytest.raises(KeyboardInterrupt):
+        store.compact()
+    monkeypatch.undo()
+    assert _values(store) == {"t1": 1.0, "t2": 1.0, "t3": 1.0}  # the compacted copy stands in for t1
+    part = Path(store.partition("trials", "s", "toy"))
+    claimed = part / ".claimed-0badf00d-t1.parquet"
+    pq.write_table(pa.table({"trial_id": ["t1"], "top5_pct": [7.0]}), claimed)  # newer than compacted
+    store.compact()  # puts the claimed file back first: the newer copy wins
+    assert _values(store)["t1"] == 7.0 and not list(part.glob(".claimed-*"))
+    assert _values(store) == {"t1": 7.0, "t2": 1.0, "t3": 1.0} and all(f.startswith("compacted-") for f in _files(store, "trials"))
+
+
+def test_status_counts_each_study_from_four_columns_and_tunes_state(tmp_path):
+    import json
+
+    store = Store(tmp_path)
+    for i, (study, status) in enumerate([("a", "TERMINATED"), ("a", "TERMINATED"), ("a", "ERROR"), ("b", "TERMINATED")]):
+        rec = record(f"t{i}", {"seed": i}, 1.0, gpu=0.25)
+        rec = TrialRecord(**{**rec.__dict__, "status": status, "result": {**rec.result, "timestamp": 1000 + i}})
+        store.write_trial(study, "toy", rec, {})
+    store.compact(studies=["a"])
+    tune = tmp_path / "tune" / "b"
+    tune.mkdir(parents=True)
+    trial_data = [[json.dumps({"status": s, "trial_id": str(i)}), "{}"] for i, s in
+                  enumerate(["RUNNING", "RUNNING", "PENDING", "TERMINATED"])]
+    (tune / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps({"trial_data": trial_data}))
+    (tmp_path / "tune" / "c").mkdir()  # started, nothing saved yet
+    a, b, c = store.status()
+    assert (a.study, a.done, a.errored, a.running, a.trials, a.last_update) == ("a", 2, 1, 0, 3, 1002.0)
+    assert a.gpu_hours == pytest.approx(3 * 2 * 0.25)  # 7,200 s each at a quarter GPU
+    assert (b.study, b.done, b.running, b.pending) == ("b", 1, 2, 1)
+    assert b.last_update >= 1003.0 and (c.study, c.trials, c.running, c.last_update) == ("c", 0, 0, None)
+    assert Store(tmp_path / "none").status() == []
 
 
 @pytest.mark.parametrize("fail_at", ["init", "log", "finish"])
