@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import json
 import math
 import os
@@ -104,9 +105,17 @@ class StudyResult:
 
 # ----------------------------------------------------------------------------- preflight
 def preflight(spec: StudySpec, *, resume: bool = False) -> Plan:
-    """Check everything about ``spec`` that needs neither Ray nor the cluster; no side effects."""
+    """Check everything about ``spec`` that needs neither Ray nor the cluster; no side effects.
+
+    In order: the trainable resolves and is registered or declares the contract; every
+    config is accepted by it (any exception it raises becomes one line); the objectives are
+    metrics it declares, and what a searcher or scheduler ranks by is not computed on the
+    evaluation field (:func:`trainables.common.metric_role`); the store root can be written.
+    """
     target, _ = resolve_trainable(spec.trainable)
+    module = _check_contract(spec, target)
     _check_trainable_config(spec, target)
+    _check_metrics(spec, module)
     try:
         store = Store(spec.storage)
         plan = Plan(spec=spec, target=target, store=store, resuming=False)
@@ -127,6 +136,35 @@ def preflight(spec: StudySpec, *, resume: bool = False) -> Plan:
     return plan  # interrupted before Tune saved anything: nothing to lose, start afresh
 
 
+def _check_contract(spec: StudySpec, target: str):
+    """The trainable's module; refuses a target that is neither registered nor declares the
+    trainable contract (a module-level ``reported_metrics(config)``), e.g. ``os:system``."""
+    import importlib
+
+    from trainables import REGISTRY
+
+    module = importlib.import_module(target.split(":")[0])
+    if target not in REGISTRY.values() and not callable(getattr(module, "reported_metrics", None)):
+        raise SpecError(f"trainable {spec.trainable!r} is not registered ({', '.join(sorted(REGISTRY))}) and its "
+                        "module does not declare the trainable contract (reported_metrics(config))")
+    return module
+
+
+def _distinct_configs(spec: StudySpec) -> Iterator[dict[str, Any]]:
+    """One example config per distinct config (seeds differ only in the seed)."""
+    checked: set[str] = set()
+    for config in search.example_configs(spec):
+        if (cid := search.config_id(config)) not in checked:
+            checked.add(cid)
+            yield config
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text and not isinstance(exc, (TypeError, KeyError, AttributeError)) else \
+        f"{type(exc).__name__}: {text[0] if text else 'no message'}"
+
+
 def _check_trainable_config(spec: StudySpec, target: str) -> None:
     import importlib
 
@@ -134,15 +172,44 @@ def _check_trainable_config(spec: StudySpec, target: str) -> None:
     validate = getattr(module, "validate_config", None)
     if validate is None:
         return
-    checked: set[str] = set()
-    for config in search.example_configs(spec):
-        if (cid := search.config_id(config)) in checked:
-            continue  # one seed per config: validation is about the data, not the seed
-        checked.add(cid)
+    for config in _distinct_configs(spec):
         try:
             validate(config)
-        except ValueError as exc:
-            raise SpecError(f"trainable {spec.trainable!r} rejects the config: {exc}") from None
+        except Exception as exc:  # any wrong value or type, anywhere in the config: one line
+            raise SpecError(f"trainable {spec.trainable!r} rejects the config: {_one_line(exc)}") from None
+
+
+def _check_metrics(spec: StudySpec, module) -> None:
+    """Each objective is a metric the trainable declares; a searched or scheduled one is not
+    computed on the evaluation field, and its selection field differs from that field."""
+    from trainables import common
+
+    declare = getattr(module, "reported_metrics", None)
+    if not callable(declare):
+        return  # a registered trainable that declares nothing: checked when it reports
+    ranks = bool(spec.search) or spec.scheduler_kind == "asha"
+    for config in _distinct_configs(spec):
+        try:
+            declared = dict(declare(config))
+        except Exception as exc:
+            raise SpecError(f"trainable {spec.trainable!r} rejects the config: {_one_line(exc)}") from None
+        for objective in spec.objectives:
+            metric, role = objective.metric, declared.get(objective.metric)
+            if role is None:
+                close = difflib.get_close_matches(metric, declared, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"it reports: {', '.join(sorted(declared))}"
+                raise SpecError(f"metric {metric!r}: trainable {spec.trainable!r} does not report it; {hint}")
+            if not ranks:
+                continue
+            if role == "evaluation":
+                alt = common.selection_name(metric)
+                fix = f"rank by {alt!r} (the same statistic on the validation field)" if alt in declared else \
+                    f"rank by a selection metric ({', '.join(sorted(k for k, r in declared.items() if r == 'selection'))})"
+                raise SpecError(f"metric {metric!r} is computed on the evaluation (test) field, which search and "
+                                f"early stopping must not see; {fix}; the report states {metric!r}")
+            if metric in common.SELECTION_METRICS or metric == common.selection_name("best_found"):
+                if problem := common.selection_problem(config):
+                    raise SpecError(f"metric {metric!r}: {problem}")
 
 
 def saved_spec(store: Store, name: str) -> dict[str, Any] | None:

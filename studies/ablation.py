@@ -1,12 +1,14 @@
 """Loss-weight and noise ablation: Optuna searches one generator's knobs, winners are re-seeded.
 
 Stage 1 — search (through the orchestrator: Ray Tune + Optuna, every suggestion run on the
-search seeds and averaged): single-objective (top-5 % share, TPE, ASHA stops weak trials early
-when the generator reports the metric every epoch) or multi-objective (top-5 % share vs queries
-spent, NSGA-II).
-Stage 2 — re-seeding: the best configs (single) or the Pareto configs (multi) and the
-generator's default config run again on fresh seeds; a winner is only a winner if it beats the
-default on seeds the search never saw (paired comparison).
+search seeds and averaged): single-objective (top-5 % share on the *validation* field,
+``val_top5_pct``; TPE, ASHA stops weak trials early when the generator reports it every epoch)
+or multi-objective (that share vs queries spent, NSGA-II). Search and early stopping never see
+the evaluation (test) field.
+Stage 2 — re-seeding: the best configs (single) or the Pareto configs (multi), chosen on the
+validation field, and the generator's default config run again on fresh seeds and are reported
+on the evaluation field (``top5_pct``); a winner is only a winner if it beats the default on
+seeds the search never saw (paired comparison).
 
 Output in ``<out>/studies/<name>/``: ``report.md``; Optuna parameter importances (fANOVA,
 computed from the store's trials); the Pareto front (multi); re-seeded results with 95 % CIs;
@@ -45,7 +47,7 @@ SPACES: dict[str, dict[str, Any]] = {
             SearchParam("good_top_pct", "float", 5.0, 50.0),
         ],
         "queries": SearchParam("n_labelled", "int", 10, 100),
-        "asha": True,  # reports top5_pct every epoch
+        "asha": True,  # reports val_top5_pct every epoch
     },
     "graphpnas": {
         "params": [
@@ -56,10 +58,12 @@ SPACES: dict[str, dict[str, Any]] = {
             SearchParam("reward", "categorical", choices=("rank", "cdf", "uniform")),
         ],
         "queries": None,  # spends its whole budget by design
-        "asha": False,  # reports top5_pct only at the end
+        "asha": False,  # reports val_top5_pct only at the end
     },
 }
-OBJECTIVES = {"single": (["top5_pct"], ["max"]), "multi": (["top5_pct", "queries"], ["max", "min"])}
+# What search ranks by (validation field) and what the re-seeded winners are reported on (test).
+OBJECTIVES = {"single": (["val_top5_pct"], ["max"]), "multi": (["val_top5_pct", "queries"], ["max", "min"])}
+REPORTED = {"val_top5_pct": "top5_pct", "queries": "queries"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,7 +74,8 @@ def parser() -> argparse.ArgumentParser:
         epilog="examples:\n  python studies/ablation.py\n  python studies/ablation.py --objective multi\n"
                "  python studies/ablation.py --trainables graphpnas --space nb201 --data-dir ../shared/data")
     p.add_argument("--objective", choices=tuple(OBJECTIVES), default="single",
-                   help="single: top-5 %% share (TPE + ASHA); multi: top-5 %% share vs queries (NSGA-II)")
+                   help="single: top-5 %% share on the validation field (TPE + ASHA); multi: that share vs "
+                        "queries (NSGA-II); winners are reported on the evaluation field")
     p.add_argument("--samples", type=int, metavar="N", help="Optuna suggestions (default: the preset's)")
     return p
 
@@ -165,8 +170,9 @@ def follow_up(s: kit.Setup, args: argparse.Namespace, manifest: dict[str, Any]) 
     t = st["trainable"]
     config = {**s.benchmark(), "n_samples": SAMPLES_PER_TRIAL[s.preset], **kit.trainable_config(t, s.preset)}
     variants = {"default": {}, **winners(s, manifest)}
+    reported = [REPORTED.get(m, m) for m in st["metrics"]]  # grid only: the test field may be the metric
     spec = kit.part_spec(s, f"{t}-reseed", t, config, variants=variants, seeds=st["reseed_seeds"],
-                         metric=st["metrics"], mode=st["modes"], query_budget=st["query_budget"])
+                         metric=reported, mode=st["modes"], query_budget=st["query_budget"])
     return [kit.Part(spec, t, tags={"stage": "reseed"})]
 
 
@@ -229,32 +235,34 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     if st["objective"] == "multi":
         mask = pareto_mask(means[st["metrics"]].to_numpy(), st["modes"])
         fig = plots.pareto(means, means[mask], x=st["metrics"][1], y=metric, xlabel="benchmark queries spent",
-                           ylabel="generated archs in the top 5 % (%)", y_scale=100.0,
+                           ylabel="generated archs in the validation top 5 % (%)", y_scale=100.0,
                            title=f"{st['trainable']}: top-5 % share vs queries (search configs)")
         rep.add("## Pareto front", "", f"![pareto]({rep.figure('pareto', fig)})", "")
     if reseed.empty:
         rep.add("## Re-seeded winners", "", "Not run yet.")
         return
+    reported = REPORTED.get(metric, metric)  # winners were chosen on validation; they are reported on test
     summary = kit.summarise(reseed.rename(columns={"config/variant": "variant"}), ["variant"],
-                            list(dict.fromkeys([*st["metrics"], "acc_best", "uniqueness", "queries"])))
+                            list(dict.fromkeys([reported, "acc_best", "uniqueness", "queries"])))
     rep.table("reseeded", summary)
     rows = []
     for variant, g in reseed.groupby("config/variant", sort=True):
         cell = {r["metric"]: r for _, r in summary[summary["variant"] == variant].iterrows()}
         first = g.iloc[0]
         knobs = ", ".join(f"{p}={_short(first.get(f'config/{p}'))}" for p in st["params"]) if variant != "default" else "defaults"
-        rows.append([variant, knobs, cell[metric]["n"], kit.fmt_ci(cell[metric], 100.0),
+        rows.append([variant, knobs, cell[reported]["n"], kit.fmt_ci(cell[reported], 100.0),
                      kit.fmt_ci(cell["acc_best"]), kit.fmt_ci(cell["queries"], digits=0)])
     rep.add("## Re-seeded winners (fresh seeds)", "",
+            f"Chosen on `{metric}` (validation field); reported on the evaluation field.", "",
             *kit.markdown_table(["config", "knobs", "seeds", "top-5 % share (%)", "best accuracy (%)", "queries"], rows),
             "")
     data = reseed.assign(method=reseed["config/variant"])  # paired() compares "methods": here, configs
     claims = []
     for variant in sorted(set(data["method"]) - {"default"}):
-        res = kit.paired(data, variant, "default", metric, {})
+        res = kit.paired(data, variant, "default", reported, {})
         verdict = {"a>b": "beats the default", "a<b": "is worse than the default",
                    "n.s.": "does not beat the default on fresh seeds"}[res["verdict"]]
-        claims.append(f"- **{variant}** {verdict}: {metric} difference {res['diff'] * 100:.2f} points "
+        claims.append(f"- **{variant}** {verdict}: {reported} difference {res['diff'] * 100:.2f} points "
                       f"[{res['lo'] * 100:.2f}, {res['hi'] * 100:.2f}], n = {res['n']}, p = {res['p_wilcoxon']:.3g}")
     rep.add("Paired comparison with the default config on the same fresh seeds:", "", *claims, "")
 

@@ -232,7 +232,7 @@ def test_ablation_smoke_searches_then_reseeds_winner_against_default(ablation):
     assert sorted(reseed["config/variant"].unique()) == ["best-1", "default"]
     assert sorted(reseed["seed"].unique()) == [a.RESEED_BASE, a.RESEED_BASE + 1]  # never a search seed
     configs = pd.read_csv(folder / "tables" / "search_configs.csv")
-    best = configs.sort_values("top5_pct", ascending=False).iloc[0]
+    best = configs.sort_values("val_top5_pct", ascending=False).iloc[0]  # chosen on validation
     winner = reseed[reseed["config/variant"] == "best-1"].iloc[0]
     for p in ("lambda_adv", "w_val", "tau", "noise_dim"):
         assert winner[f"config/{p}"] == pytest.approx(best[p])  # stage 2 re-runs stage 1's best
@@ -241,6 +241,7 @@ def test_ablation_smoke_searches_then_reseeds_winner_against_default(ablation):
     assert imp["importance"].sum() == pytest.approx(1.0)
     report = (folder / "report.md").read_text()
     assert "## Re-seeded winners (fresh seeds)" in report and "**best-1** " in report
+    assert "Chosen on `val_top5_pct` (validation field)" in report and "top5_pct difference" in report
     assert (folder / "figures" / "importances.png").is_file()
 
 
@@ -259,7 +260,7 @@ def test_ablation_multi_objective_searches_query_use_with_nsga2(tmp_path):
 
     (part,), settings = a.build(studykit.setup(args, "ablation", a.SEEDS), args)
     spec = part.spec
-    assert spec.multi_objective and [o.metric for o in spec.objectives] == ["top5_pct", "queries"]
+    assert spec.multi_objective and [o.metric for o in spec.objectives] == ["val_top5_pct", "queries"]
     assert "n_labelled" in {p.name for p in spec.search} and spec.scheduler_kind == "fifo"
     assert type(search.search_algorithm(spec).searcher._sampler).__name__ == "NSGAIISampler"
     bad = a.parser().parse_args(["--trainables", "graphpnas", "--objective", "multi", "--out", str(tmp_path)])

@@ -141,6 +141,16 @@ def marginal_baseline(oracle: Oracle, q: float, n: int, rng: np.random.Generator
 METHODS = ("random_search", "regularized_evolution", "marginals", "uniform")
 
 
+def reported_metrics(config: dict) -> dict[str, str]:
+    """The metrics :func:`train` reports → role (:func:`trainables.common.metric_role`)."""
+    from trainables import common
+
+    out = common.reported_metrics(config)
+    if config.get("method", "marginals") in ("random_search", "regularized_evolution"):
+        out.update({"best_found": "evaluation", common.selection_name("best_found"): "selection"})
+    return out
+
+
 def validate_config(config: dict) -> None:
     """Raise ``ValueError`` for a config :func:`train` cannot run (before anything launches)."""
     from trainables import common
@@ -178,10 +188,12 @@ def train(config: dict) -> None:
         trace = search(oracle, budget, rng)
         step = int(config.get("report_every", 10))
         budgets = list(range(step, len(trace.archs), step))
-        for b, acc in zip(budgets, trace.curve(trial.evaluator, budgets)):
-            reporting.report({"iteration": b, "queries": b, "best_found": float(acc)})
+        select = trial.config.select_field  # intermediate reports feed schedulers: validation only
+        for b, acc in zip(budgets, trace.curve(trial.evaluator, budgets, field=select)):
+            reporting.report({"iteration": b, "queries": b, common.selection_name("best_found"): float(acc)})
         archs = trace.archs
-        final = {"best_found": float(trace.curve(trial.evaluator, [len(archs)])[0])}
+        final = {"best_found": float(trace.curve(trial.evaluator, [len(archs)])[0]),
+                 common.selection_name("best_found"): float(trace.curve(trial.evaluator, [len(archs)], field=select)[0])}
     elif method == "marginals":
         archs = marginal_baseline(oracle, float(config.get("q", 20)), trial.config.n_samples, rng)
         final = {}

@@ -19,6 +19,27 @@ nb201``) every valid generated cell is also mapped into that space
 (:mod:`trainables.spaces.transfer`) and scored on its table, as ``top5_pct@nb201:cifar10/test/200``
 etc. plus ``uniqueness@nb201`` (the mapping merges cells); ``archs.parquet`` gains the mapped
 key and accuracies. Training never sees the target table.
+
+Selection and evaluation (docs/DESIGN.md, "Selection on validation"): three fields, three
+uses. ``label_field`` is what the oracle answers to training; ``select_field`` is what a
+searcher or a scheduler may rank trials by; ``eval_field`` is what the report states, and
+nothing that chooses may read it. ``select_field`` defaults to ``label_field`` (training may
+see it anyway): NB201 ``cifar10-valid/valid/200`` for cifar10, NAS-Bench-Graph
+``<dataset>/valid/final``. NB101's sample table and ENAS-6 hold one field only, so there
+selection and evaluation coincide; :func:`selection_problem` says so and preflight refuses
+to search on it. Metric names:
+
+* ``top5_pct``, ``acc_best``, … (:data:`EVALUATION_STATS`), ``best_found``, ``heldout_hit_pct``
+  and every ``<metric>@<field>``: on the evaluation field (or another test field) — reports only;
+* ``val_top5_pct``, ``val_acc_best``, … (:data:`SELECTION_METRICS`; ``val_`` + the statistic):
+  the same statistics on ``select_field`` — what search and early stopping use;
+* ``validity``, ``uniqueness``, ``novelty``, ``queries`` (:data:`FIELD_FREE_METRICS`): read
+  no accuracy at all.
+
+:func:`metric_role` classifies a name; :func:`reported_metrics` lists what a generator trial
+reports, and is what a generator module declares. Intermediate reports carry selection and
+field-free metrics only (:func:`progress_statistics`); the evaluation field is read once, by
+:func:`finish`.
 """
 from __future__ import annotations
 
@@ -37,6 +58,14 @@ from trainables.oracle import Evaluator, Oracle, open_benchmark
 ARCHS_FILE = "archs.parquet"
 # Reported for every score field besides the evaluation field, as "<metric>@<field>".
 TRANSFER_METRICS = ("top1_pct", "top5_pct", "top10_pct", "acc_mean", "acc_best")
+# Statistics of generated cells that read an accuracy field (trainables.stats.generation_stats).
+EVALUATION_STATS = ("top1_pct", "top5_pct", "top10_pct", "top20_pct", "top50_pct", "acc_mean", "acc_median",
+                    "acc_best")
+SELECTION_PREFIX = "val_"
+SELECTION_METRICS = tuple(SELECTION_PREFIX + m for m in EVALUATION_STATS)
+FIELD_FREE_METRICS = ("validity", "uniqueness", "novelty", "queries")
+# Read the evaluation field (or the held-out set, which is defined on it) besides EVALUATION_STATS.
+_EVALUATION_EXTRA = ("heldout_hit_pct", "best_found", "best_found_acc")
 
 # Default (label field, evaluation field) per space and dataset. NB201's shared table has
 # 200-epoch validation accuracy only for cifar10-valid; cifar100/imagenet16 train on their
@@ -67,6 +96,40 @@ def default_fields(space: str, dataset: str) -> tuple[str, str]:
                          "set label_field and eval_field") from None
 
 
+def selection_name(metric: str) -> str:
+    """Name of ``metric`` computed on the selection field: ``val_top5_pct``."""
+    return SELECTION_PREFIX + metric
+
+
+def metric_role(name: str) -> str:
+    """``"selection"``, ``"evaluation"`` or ``"free"`` (reads no accuracy field) for a metric a
+    generator trial reports; ``"other"`` for names this module does not define (losses…)."""
+    if name in SELECTION_METRICS or name == selection_name("best_found"):
+        return "selection"
+    if name in EVALUATION_STATS or name in _EVALUATION_EXTRA or "@" in name or name.startswith("ascent/"):
+        return "evaluation"
+    if name in FIELD_FREE_METRICS:
+        return "free"
+    return "other"
+
+
+def reported_metrics(config: dict[str, Any]) -> dict[str, str]:
+    """Every metric a generator trial with ``config`` reports at its end → its role
+    (:func:`metric_role`). Generator modules declare this (plus their own extra names)."""
+    names = [*FIELD_FREE_METRICS, *EVALUATION_STATS, "heldout_hit_pct", *SELECTION_METRICS]
+    return {n: metric_role(n) for n in names}
+
+
+def selection_problem(config: dict[str, Any]) -> str | None:
+    """Why a trial with ``config`` cannot be selected on honestly (``None`` when it can): the
+    selection field is the evaluation field (a table with one accuracy field)."""
+    cfg = BenchmarkConfig.from_config(config)
+    if cfg.select_field == cfg.eval_field:
+        return (f"space {cfg.space!r} selects on {cfg.select_field!r}, the field the report states "
+                "(its table has no separate validation field); set select_field and eval_field to different fields")
+    return None
+
+
 def dataset_fields(space: str, fields: Sequence[str]) -> list[tuple[str, str]]:
     """``(dataset, evaluation field)`` of every dataset of a table with ``fields`` that has a
     default field pair (NB201's ``cifar10-valid`` is a split of cifar10, not another task)."""
@@ -85,8 +148,9 @@ def dataset_fields(space: str, fields: Sequence[str]) -> list[tuple[str, str]]:
 class BenchmarkConfig:
     """The benchmark part of every generator's config (the rest is the generator's own).
 
-    ``label_field`` is what training sees (through the oracle); ``eval_field`` is what the
-    statistics report; ``score_fields`` are scored too in ``archs.parquet`` (cross-dataset
+    ``label_field`` is what training sees (through the oracle); ``select_field`` (default:
+    ``label_field``) is what the ``val_*`` metrics that search ranks by are computed on;
+    ``eval_field`` is what the statistics report; ``score_fields`` are scored too in ``archs.parquet`` (cross-dataset
     transfer; default: every field of the table with the evaluation field's split and
     fidelity). ``transfer_space`` scores the generated cells in another space too, through
     :func:`trainables.spaces.transfer.mapping`, on ``transfer_fields`` (default: each of its
@@ -99,6 +163,7 @@ class BenchmarkConfig:
     dataset: str | None = None
     label_field: str | None = None
     eval_field: str | None = None
+    select_field: str | None = None
     score_fields: tuple[str, ...] = ()
     seed: int = 0
     query_budget: int | None = None
@@ -114,6 +179,18 @@ class BenchmarkConfig:
     def from_config(cls, config: dict[str, Any]) -> "BenchmarkConfig":
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in config.items() if k in names}
+        for f in fields(cls):  # a wrong type is a one-line ValueError, never a TypeError later
+            v = kw.get(f.name)
+            if v is None:
+                continue
+            if f.type.startswith(("int", "float")):
+                whole = f.type.startswith("int")
+                if isinstance(v, bool) or not isinstance(v, int if whole else (int, float)) or not np.isfinite(v):
+                    raise ValueError(f"{f.name} must be a {'whole number' if whole else 'number'}, got {v!r}")
+            elif f.type.startswith("str") and not isinstance(v, str):
+                raise ValueError(f"{f.name} must be a string, got {v!r}")
+            elif f.type.startswith("tuple") and not (isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)):
+                raise ValueError(f"{f.name} must be a list of field names, got {v!r}")
         for k in ("score_fields", "transfer_fields"):
             if k in kw:
                 kw[k] = tuple(kw[k] or ())
@@ -127,7 +204,8 @@ class BenchmarkConfig:
             raise ValueError(f"query_budget must be >= 0, got {cfg.query_budget}")
         if cfg.n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {cfg.n_samples}")
-        return cls(**{**cfg.__dict__, "dataset": dataset, "label_field": lf, "eval_field": ef})
+        return cls(**{**cfg.__dict__, "dataset": dataset, "label_field": lf, "eval_field": ef,
+                      "select_field": cfg.select_field or lf})
 
     @property
     def degradation(self) -> Degradation:
@@ -144,7 +222,7 @@ def validate_benchmark(config: dict[str, Any]) -> BenchmarkConfig:
         raise ValueError(f"unknown search space {cfg.space!r}; expected one of {', '.join(SPACES)}")
     cfg.degradation  # noqa: B018 - validates the knobs
     table = load_table(cfg.space, cfg.data_dir)  # missing data → ValueError naming the path
-    for f in (cfg.label_field, cfg.eval_field, *cfg.score_fields):
+    for f in (cfg.label_field, cfg.eval_field, cfg.select_field, *cfg.score_fields):
         table.column(f)
     if cfg.transfer_space is not None:
         open_transfer(cfg)
@@ -237,7 +315,7 @@ def open_trial(config: dict[str, Any], device: str | None = None) -> Trial:
     cfg = BenchmarkConfig.from_config(config)
     table = load_table(cfg.space, cfg.data_dir)
     oracle, evaluator = open_benchmark(table, cfg.label_field, cfg.eval_field, degradation=cfg.degradation,
-                                       budget=cfg.query_budget, seed=cfg.seed)
+                                       budget=cfg.query_budget, seed=cfg.seed, select_field=cfg.select_field)
     seed_everything(cfg.seed)
     if cfg.score_fields:
         score = list(cfg.score_fields)
@@ -251,6 +329,23 @@ def open_trial(config: dict[str, Any], device: str | None = None) -> Trial:
                  transfer)
 
 
+def selection_statistics(trial: Trial, archs: Sequence[ArchGraph]) -> dict[str, float]:
+    """The ``val_*`` statistics of ``archs``: computed on the selection field only."""
+    stats = trial.evaluator.statistics(archs, trial.oracle.seen_keys(), trial.oracle.queries,
+                                       field=trial.config.select_field)
+    return {selection_name(k): stats[k] for k in EVALUATION_STATS}
+
+
+def progress_statistics(trial: Trial, archs: Sequence[ArchGraph]) -> dict[str, float]:
+    """What an intermediate report may carry about ``archs``: field-free and selection
+    statistics; never the evaluation field (schedulers read intermediate reports)."""
+    stats = trial.evaluator.statistics(archs, trial.oracle.seen_keys(), trial.oracle.queries,
+                                       field=trial.config.select_field)
+    out = {k: stats[k] for k in FIELD_FREE_METRICS}
+    out.update({selection_name(k): stats[k] for k in EVALUATION_STATS})
+    return out
+
+
 def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
            extra: dict[str, float] | None = None) -> dict[str, Any]:
     """Score ``archs`` and write ``archs.parquet`` into ``checkpoint_dir``; return metrics."""
@@ -259,6 +354,7 @@ def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
 
     seen = trial.oracle.seen_keys()
     metrics: dict[str, Any] = trial.evaluator.statistics(archs, seen, trial.oracle.queries)
+    metrics.update(selection_statistics(trial, archs))
     for f in trial.score_fields:  # the same samples scored on other datasets (transfer studies)
         if f != trial.config.eval_field:
             other = trial.evaluator.statistics(archs, seen, trial.oracle.queries, field=f)
@@ -271,6 +367,7 @@ def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
     metrics.update(extra or {})
     metrics["label_field"] = trial.config.label_field
     metrics["eval_field"] = trial.config.eval_field
+    metrics["select_field"] = trial.config.select_field
     cols["label_field"] = [trial.config.label_field] * len(archs)
     cols["eval_field"] = [trial.config.eval_field] * len(archs)
     path = Path(checkpoint_dir) / ARCHS_FILE

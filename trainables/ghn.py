@@ -262,6 +262,19 @@ class GHNConfig:
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(GHNConfig)}
 
 
+def reported_metrics(config: dict[str, Any]) -> dict[str, str]:
+    """The metrics a GHN trial reports → role (:func:`trainables.common.metric_role`): ``val/*``
+    are scored on the validation cells, ``eval/*`` and the accuracies of picked cells on the
+    evaluation field."""
+    scores = ("tau", "spearman", "top10_overlap", "regret")
+    out = {n: "free" for n in ("validity", "uniqueness", "novelty", "queries")}
+    out.update({n: "evaluation" for n in ("heldout_hit_pct", "acc_mean", "acc_best", "top1_pct", "top5_pct",
+                                          "top10_pct", "search_regret_vs_eval_best")})
+    out.update({f"val/{k}": "selection" for k in (*scores, "tau_acc")})
+    out.update({f"eval/{k}": "evaluation" for k in scores})
+    return out
+
+
 def validate_config(config: dict[str, Any]) -> None:
     """Raise ``ValueError`` for a config :func:`train` cannot run, image data included."""
     cfg = GHNConfig.from_config(config)

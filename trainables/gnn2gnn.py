@@ -131,6 +131,12 @@ _COMMON_KEYS = {f for f in common.BenchmarkConfig.__dataclass_fields__}
 
 
 # =============================================================================== config
+def reported_metrics(config: dict[str, Any]) -> dict[str, str]:
+    """The metrics :func:`train` reports → role (:func:`trainables.common.metric_role`); every
+    epoch reports the selection and field-free ones, the last epoch all."""
+    return {**common.reported_metrics(config), "n_labelled": "free"}
+
+
 def validate_config(config: dict[str, Any]) -> None:
     """Raise ``ValueError`` for a config this trainable cannot run."""
     unknown = set(config) - set(DEFAULTS) - _COMMON_KEYS
@@ -833,7 +839,7 @@ def train(config: dict[str, Any]) -> None:
             _final(trial, model, cfg, data, epoch, extra, tgen=tgen, rng=rng)
         else:
             archs = model.sample(int(cfg["n_eval"]), _epoch_seed_gen(bc.seed, epoch, device))
-            metrics = trial.evaluator.statistics(archs, oracle.seen_keys(), oracle.queries)
+            metrics = common.progress_statistics(trial, archs)  # selection field only: ASHA reads these
             metrics.update(extra)
             metrics.update({"iteration": epoch, "epoch": epoch, "n_eval": float(len(archs))})
             with reporting.checkpoint_dir() as d:

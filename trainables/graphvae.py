@@ -176,6 +176,11 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
+def reported_metrics(config: dict[str, Any]) -> dict[str, str]:
+    """The metrics :func:`train` reports at its end → role (:func:`trainables.common.metric_role`)."""
+    return {**common.reported_metrics(config), "best_found_acc": "evaluation"}
+
+
 def validate_config(config: dict[str, Any]) -> None:
     """Raise ``ValueError`` for a config :func:`train` cannot run (before anything launches)."""
     unknown = set(config) - set(DEFAULTS) - _BENCH_KEYS

@@ -174,9 +174,12 @@ class Evaluator:
 
 def open_benchmark(table: BenchmarkTable, label_field: str, eval_field: str, *,
                    degradation: Degradation = Degradation(), budget: int | None = None,
-                   seed: int = 0) -> tuple[Oracle, Evaluator]:
+                   seed: int = 0, select_field: str | None = None) -> tuple[Oracle, Evaluator]:
     """The (oracle, evaluator) pair of one trial. Held-out cells are the top
-    ``degradation.holdout_top_pct`` % by ``eval_field``; labels come from ``label_field``."""
+    ``degradation.holdout_top_pct`` % by ``eval_field``; labels come from ``label_field``;
+    ``select_field`` (checked to exist) is the one the caller's ``val_*`` metrics read."""
+    if select_field is not None:
+        table.column(select_field)
     labels_clean = table.column(label_field)
     eval_values = table.column(eval_field)
     heldout = heldout_mask(eval_values, table.keys, degradation.holdout_top_pct)

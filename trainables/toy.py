@@ -49,6 +49,12 @@ ARCHS_FILE = "archs.parquet"
 STATE_FILE = "state.json"
 
 
+def reported_metrics(config: dict[str, Any]) -> dict[str, str]:
+    """The metrics :func:`train` reports → role. The toy reads no benchmark field, so every
+    one is ``"free"`` (see :func:`trainables.common.metric_role`)."""
+    return {name: "free" for name in metrics_at({**DEFAULTS, **config, "steps": 1}, 1) if name != "iteration"}
+
+
 def validate_config(config: dict[str, Any]) -> None:
     """Raise ``ValueError`` for a config this trainable cannot run."""
     unknown = set(config) - set(DEFAULTS)
