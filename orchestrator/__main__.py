@@ -1,4 +1,4 @@
-"""``python -m orchestrator``: see :mod:`orchestrator.cli`."""
+"""``python -m orchestrator`` is the ``gnas`` command: see :mod:`orchestrator.cli`."""
 import sys
 
 from orchestrator.cli import main

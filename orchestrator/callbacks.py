@@ -119,3 +119,33 @@ def _error_text(trial) -> str | None:
     except OSError:
         lines = []
     return lines[-1][:500] if lines else "error (no message recorded)"
+
+
+class ProgressCallback(Callback):
+    """Ray Tune's trial events → a :class:`orchestrator.progress.StudyProgress` (in the driver).
+
+    Pickled into Tune's experiment state with the study, it drops its view (a stream, a live
+    bar: no part of the study's state); :func:`orchestrator.run.run_study` attaches the current
+    one, also to a restored study's copy.
+    """
+
+    def __init__(self, progress=None) -> None:
+        self.progress = progress
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"progress": None}
+
+    def attach(self, progress) -> None:
+        self.progress = progress
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if self.progress is not None:
+            self.progress.running_now(sum(t.status == "RUNNING" for t in trials))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        if self.progress is not None:
+            self.progress.trial_finished(trial.trial_id, "TERMINATED", trial.last_result)
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        if self.progress is not None:
+            self.progress.trial_finished(trial.trial_id, "ERROR", trial.last_result)

@@ -1,23 +1,53 @@
-"""Command line: ``python -m orchestrator run STUDY.yaml [--resume] [--no-wandb] [--address ADDR] [--out DIR]``.
+"""The ``gnas`` command (also ``python -m orchestrator``).
 
-Exit status: 0 when every trial finished, 1 when some trial errored, 2 when the study could
-not start (one ``error: …`` line on stderr; nothing started, nothing written).
-Heavy imports (Ray, torch, W&B) happen only once a study is really launched.
+Subcommands::
+
+    gnas run SPEC.yaml [--resume] [--out DIR] …    one orchestrator study from a YAML spec
+    gnas study degradation|generalisation|ablation …  a published study (= python studies/<name>.py …)
+    gnas report NAME [--out DIR]                     rebuild a published study's report from the store
+    gnas status [STORE]                              studies in a store: trials done/running/errored, GPU-hours
+    gnas wandb …                                     W&B dashboards and sync (orchestrator.wandb_commands)
+
+Exit status: 0 when everything finished, 1 when some trial errored, 2 when nothing could start
+(one ``error: …`` line on stderr; nothing started, nothing written). ``--help`` imports neither
+Ray nor torch: heavy imports happen inside the handlers, once a command really runs.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
+from pathlib import Path
 from typing import Sequence
 
 EXIT_OK, EXIT_TRIALS_FAILED, EXIT_BAD_SPEC = 0, 1, 2
+STUDIES = {
+    "degradation": "how generators cope with worse training data (noise, fewer labels, held-out top, low fidelity)",
+    "generalisation": "train on one dataset or space, score on every other",
+    "ablation": "Optuna over one generator's loss weights and noise; winners re-seeded",
+}
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m orchestrator",
-                                description="Run generative-NAS studies on Ray Tune.")
-    commands = p.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run (or resume) a study described by a YAML spec")
+    p = argparse.ArgumentParser(
+        prog="gnas", description="Generative neural-architecture search studies on Ray Tune.",
+        epilog="quick start: gnas study degradation   (the local preset on the embedded NAS-Bench-Graph)\n"
+               "each command has its own --help, e.g. gnas study degradation --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(commands)
+    _add_study(commands)
+    _add_report(commands)
+    _add_status(commands)
+    _add_wandb(commands)
+    return p
+
+
+def _add_run(commands) -> None:
+    run = commands.add_parser("run", help="run (or resume) one study described by a YAML spec",
+                              description="Run (or resume) one orchestrator study described by a YAML spec "
+                                          "(see orchestrator/spec.py for every key).")
     run.add_argument("spec", help="study spec (YAML)")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted study: finished trials are kept, the rest continue")
@@ -28,12 +58,24 @@ def parser() -> argparse.ArgumentParser:
                           " 'storage'; cloud credentials come from the environment / instance profile)")
     run.add_argument("--no-resource-check", action="store_true",
                      help="skip the CPU/GPU availability check (autoscaling clusters that add GPU nodes on demand)")
-    run.add_argument("--quiet", action="store_true", help="no progress table, only the summary line")
-    return p
+    verbosity(run)
+    run.set_defaults(func=_run)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def verbosity(p: argparse.ArgumentParser) -> None:
+    """``--quiet`` / ``--verbose``, shared by ``gnas run`` and the studies (:func:`level`)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--quiet", action="store_true", help="no progress view, only a summary line per study")
+    group.add_argument("--verbose", action="store_true",
+                       help="Ray Tune's own trial tables and the trials' log lines, besides the progress view")
+
+
+def level(args: argparse.Namespace) -> int:
+    """0 quiet, 1 the progress view (default), 2 verbose (see :func:`orchestrator.run.run_study`)."""
+    return 0 if args.quiet else 2 if args.verbose else 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from orchestrator.spec import SpecError, load_spec
 
     try:
@@ -42,10 +84,153 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = run_study(spec, resume=args.resume, wandb=False if args.no_wandb else None,
                            storage=args.out, address=args.address,
-                           check_resources=not args.no_resource_check, verbose=0 if args.quiet else 1)
+                           check_resources=not args.no_resource_check, verbose=level(args))
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_SPEC
-    if args.quiet:
+    if args.quiet:  # otherwise run_study printed it under its progress view
         print(result.summary())
     return EXIT_TRIALS_FAILED if result.errored else EXIT_OK
+
+
+def _add_study(commands) -> None:
+    lines = "\n".join(f"  {name:<15} {what}" for name, what in STUDIES.items())
+    study = commands.add_parser(
+        "study", help="run a published study: " + ", ".join(STUDIES),
+        description=f"Run a published study (the same as python studies/<name>.py).\n\n{lines}\n\n"
+                    "Every option after the name goes to the study: gnas study degradation --help lists them.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    study.add_argument("name", choices=tuple(STUDIES), metavar="NAME", help=f"one of {', '.join(STUDIES)}")
+    study.add_argument("args", nargs=argparse.REMAINDER, help="the study's own options")
+    study.set_defaults(func=_study)
+
+
+def study_module(name: str):
+    """``studies.<name>`` (the study scripts are modules of the ``studies`` package)."""
+    return importlib.import_module(f"studies.{name}")
+
+
+def _study(args: argparse.Namespace) -> int:
+    return study_module(args.name).main(args.args, prog=f"gnas study {args.name}")
+
+
+def _add_report(commands) -> None:
+    report = commands.add_parser(
+        "report", help="rebuild a published study's report from the store",
+        description="Rebuild a published study's report (report.md, figures, tables) from the store, running "
+                    "nothing: the same as the study's --report-only.")
+    report.add_argument("name", help="the study's name (its folder under OUT/studies/, e.g. degradation-local-nbgraph)")
+    report.add_argument("--out", default="results", metavar="DIR",
+                        help="the store root the study ran into (default: results)")
+    report.add_argument("--report-dir", metavar="DIR",
+                        help="local folder for the report when --out is an object store (default: results)")
+    report.add_argument("--no-wandb", action="store_true", help="do not log the report to W&B")
+    report.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from orchestrator.spec import SpecError
+
+    try:
+        kind = study_kind(args.out, args.name, args.report_dir)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_SPEC
+    argv = ["--report-only", "--name", args.name, "--out", args.out]
+    argv += ["--report-dir", args.report_dir] if args.report_dir else []
+    argv += ["--no-wandb"] if args.no_wandb else []
+    return study_module(kind).main(argv, prog=f"gnas study {kind}")
+
+
+def study_kind(out: str, name: str, report_dir: str | None = None) -> str:
+    """Which study script wrote study ``name`` in store ``out`` (its manifest's ``kind``; older
+    manifests: the name's first word). Raises :class:`SpecError` when there is no such study."""
+    import json
+
+    from orchestrator.spec import SpecError
+    from orchestrator.storage import StorageError, resolve_root
+
+    try:
+        location = resolve_root(out)
+    except StorageError as exc:
+        raise SpecError(f"--out: {exc}") from None
+    if location.is_local:
+        folder = Path(location.uri) / "studies" / name
+        text = (folder / "study.json").read_text() if (folder / "study.json").is_file() else None
+        where = str(folder)
+    else:
+        path = location.join("studies", name, "study.json")
+        text = location.read_bytes(path).decode() if location.is_file(path) else None
+        where = location.uri_of(location.join("studies", name))
+    if text is None:
+        raise SpecError(f"no study {name!r} at {where} (no study.json); check the name and --out "
+                        "(gnas status lists the studies of a store)")
+    try:
+        kind = json.loads(text).get("kind") or name.split("-")[0]
+    except ValueError as exc:
+        raise SpecError(f"{where}/study.json is not valid JSON ({exc})") from None
+    if kind not in STUDIES:
+        raise SpecError(f"study {name!r} was not written by one of {', '.join(STUDIES)} (kind {kind!r})")
+    return kind
+
+
+def _add_status(commands) -> None:
+    status = commands.add_parser(
+        "status", help="what a store holds: studies, trials done/running/errored, GPU-hours, last update",
+        description="One line per study in a store: trials done / running / errored of those planned, "
+                    "GPU-hours spent and when a trial last finished. Reads the store only (no Ray).")
+    status.add_argument("store", nargs="?", default="results",
+                        help="store root: a folder, s3://bucket/prefix or gs://bucket/prefix (default: results)")
+    status.set_defaults(func=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from orchestrator.storage import StorageError
+    from orchestrator.store import Store
+
+    try:
+        store = Store(args.store)
+        if store.location.is_local and not Path(store.root).is_dir():
+            raise StorageError("no such folder")
+        rows = store.status()
+    except (StorageError, OSError) as exc:
+        print(f"error: store {args.store}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr)
+        return EXIT_BAD_SPEC
+    print(status_table(rows, store.root))
+    return EXIT_OK
+
+
+def status_table(rows, root: str) -> str:
+    """``gnas status``'s text: one aligned line per :class:`orchestrator.store.StudyStatus`."""
+    import datetime
+
+    if not rows:
+        return f"no studies in {root}"
+    header = ("study", "done", "running", "pending", "errored", "GPU-h", "last update (UTC)")
+    lines = [header]
+    for r in rows:
+        when = "—" if r.last_update is None else datetime.datetime.fromtimestamp(
+            r.last_update, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append((r.study, str(r.done), str(r.running), str(r.pending), str(r.errored), f"{r.gpu_hours:.3f}", when))
+    total = ("total", *(str(sum(getattr(r, k) for r in rows)) for k in ("done", "running", "pending", "errored")),
+             f"{sum(r.gpu_hours for r in rows):.3f}", "")
+    lines.append(total)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+            for line in lines]
+    return "\n".join([f"store {root}: {len(rows)} studies", *text])
+
+
+def _add_wandb(commands) -> None:
+    """The W&B commands (:mod:`orchestrator.wandb_commands`), when that module is present."""
+    if importlib.util.find_spec("orchestrator.wandb_commands") is None:
+        return
+    from orchestrator import wandb_commands
+
+    wandb_commands.register(commands)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import difflib
 import json
+import logging
 import math
 import os
 import statistics
@@ -292,6 +293,7 @@ def run_study(
     check_resources: bool = True,
     callbacks: Sequence[Any] = (),
     verbose: int = 1,
+    progress: Any = None,
 ) -> StudyResult:
     """Run ``spec`` (or continue it with ``resume``) and return its :class:`StudyResult`.
 
@@ -300,25 +302,42 @@ def run_study(
     started (``num_cpus``/``num_gpus``, logical GPUs allowed) and left running for later
     calls. ``callbacks`` are extra Ray Tune callbacks. Raises :class:`SpecError` — with
     nothing started or written — when the spec cannot run.
+
+    ``verbose``: 0 prints nothing; 1 shows the study's progress (``progress``, an
+    :class:`orchestrator.progress.StudyProgress` the caller owns — a study of several parts
+    passes one view to each — or else a view of its own) and, without a caller's view, the
+    summary line; 2 adds Ray Tune's trial tables and Ray's log lines, the trials' output
+    included. Below 2 a Ray this call starts sends no worker output to the driver.
     """
     started = time.perf_counter()
     spec = _with_overrides(spec, wandb=wandb, storage=storage)
     plan = preflight(spec, resume=resume)
     wandb_settings = _wandb_settings(plan)
-    _connect_ray(address, wandb_settings)  # starts nothing: joins a running cluster, if asked
+    _connect_ray(address, wandb_settings, verbose)  # starts nothing: joins a running cluster, if asked
     if check_resources:
         check_cluster_resources(spec, _cluster_resources(num_cpus, num_gpus))
-    _start_local_ray(num_cpus, num_gpus, wandb_settings)
+    _start_local_ray(num_cpus, num_gpus, wandb_settings, verbose)
 
     _write_json(plan, spec.to_dict())
+    own_view = progress is None and verbose >= 1
+    if own_view:
+        from orchestrator.progress import Objective, StudyProgress
+
+        progress = StudyProgress(Objective.of(spec.objectives[0].metric, spec.objectives[0].mode))
+        progress.start_part(spec.name, spec.num_trials)
     if verbose and resume:
-        print(f"resuming study {spec.name} from {plan.location.uri_of(plan.experiment_path)}" if plan.resuming
-              else f"nothing to resume for study {spec.name}; starting it")
-    tuner = _tuner(plan, wandb_settings, callbacks, verbose)
-    with _driver_env():
-        tuner.fit()
+        say = progress.write if progress is not None else print
+        say(f"resuming study {spec.name} from {plan.location.uri_of(plan.experiment_path)}" if plan.resuming
+            else f"nothing to resume for study {spec.name}; starting it")
+    tuner = _tuner(plan, wandb_settings, callbacks, verbose, progress if verbose else None)
+    try:
+        with _driver_env():
+            tuner.fit()
+    finally:
+        if own_view:
+            progress.close()
     result = summarise(plan, time.perf_counter() - started)
-    if verbose:
+    if own_view:
         print(result.summary(), flush=True)
     return result
 
@@ -340,17 +359,18 @@ def _wandb_settings(plan: Plan) -> WandbSettings | None:
                          group=w.group)
 
 
-def _connect_ray(address: str | None, wandb_settings: WandbSettings | None) -> None:
+def _connect_ray(address: str | None, wandb_settings: WandbSettings | None, verbose: int = 1) -> None:
     """Join the cluster at ``address`` (unless Ray is up), passing W&B's mode to its workers."""
     import ray
 
     if address is None or ray.is_initialized():
         return
     env = _worker_env(wandb_settings)
-    ray.init(address=address, runtime_env={"env_vars": env} if env else None)
+    ray.init(address=address, runtime_env={"env_vars": env} if env else None, **_ray_output(verbose))
 
 
-def _start_local_ray(num_cpus: int | None, num_gpus: int | None, wandb_settings: WandbSettings | None) -> None:
+def _start_local_ray(num_cpus: int | None, num_gpus: int | None, wandb_settings: WandbSettings | None,
+                     verbose: int = 1) -> None:
     """Start a local Ray unless one is up, passing W&B's mode to its workers."""
     import ray
 
@@ -358,7 +378,13 @@ def _start_local_ray(num_cpus: int | None, num_gpus: int | None, wandb_settings:
         return
     env = _worker_env(wandb_settings)
     ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-             runtime_env={"env_vars": env} if env else None)
+             runtime_env={"env_vars": env} if env else None, **_ray_output(verbose))
+
+
+def _ray_output(verbose: int) -> dict[str, Any]:
+    """``ray.init`` arguments: below ``verbose`` 2, the trials' stdout/stderr stay in Ray's log
+    files (``/tmp/ray/session_latest/logs``) and Ray's own INFO lines are not shown."""
+    return {"log_to_driver": verbose >= 2, "logging_level": logging.INFO if verbose >= 2 else logging.WARNING}
 
 
 def _worker_env(wandb_settings: WandbSettings | None) -> dict[str, str]:
@@ -375,11 +401,12 @@ def _cluster_resources(num_cpus: int | None, num_gpus: int | None) -> dict[str, 
             "GPU": float(num_gpus if num_gpus is not None else local_gpu_count())}
 
 
-def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence[Any], verbose: int):
+def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence[Any], verbose: int,
+           progress: Any = None):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    from orchestrator.callbacks import StoreCallback
+    from orchestrator.callbacks import ProgressCallback, StoreCallback
 
     spec = plan.spec
     entry = TrialEntry(target=plan.target, study=spec.name, trainable=spec.trainable, wandb=wandb_settings,
@@ -390,7 +417,7 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
         tuner = tune.Tuner.restore(plan.experiment_path, trainable=trainable,
                                    resume_unfinished=True, resume_errored=True,
                                    storage_filesystem=plan.location.filesystem)
-        _point_store_callbacks(tuner, plan.store.root)
+        _point_store_callbacks(tuner, plan.store.root, progress)
         return tuner
     # Tune needs the metric only to search or schedule by it; naming it otherwise would make
     # Tune reject the intermediate reports of trainables that compute it only at the end.
@@ -415,28 +442,36 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
         callbacks=[StoreCallback(spec.name, spec.trainable, spec.resources.cpu, spec.resources.gpu,
                                  wandb=wandb_settings is not None, variants=thaw(spec.variants),
                                  root=plan.store.root),
-                   JsonLoggerCallback(), CSVLoggerCallback(), *callbacks],
-        progress_reporter=_reporter(spec),
-        verbose=verbose,
+                   JsonLoggerCallback(), CSVLoggerCallback(), ProgressCallback(progress), *callbacks],
+        # Tune's own tables only when asked for (verbose 2): the study's view is ProgressCallback's
+        progress_reporter=_reporter(spec, sort=single is None) if verbose >= 2 else None,
+        verbose=1 if verbose >= 2 else 0,
     )
     return tune.Tuner(trainable, param_space=search.param_space(spec), tune_config=tune_config,
                       run_config=run_config)
 
 
-def _point_store_callbacks(tuner, root: str) -> None:
-    """Point the restored tuner's store callbacks at ``root``.
+def _point_store_callbacks(tuner, root: str, progress: Any = None) -> None:
+    """Point the restored tuner's store callbacks at ``root``, its progress callback at ``progress``.
 
     ``Tuner.restore`` brings back the callbacks pickled when the study started, with the root
-    of that time; a study may be resumed from a copy of its root elsewhere (``--out``).
+    of that time; a study may be resumed from a copy of its root elsewhere (``--out``). The
+    progress view is never pickled (it is this run's terminal).
     """
-    from orchestrator.callbacks import StoreCallback
+    from orchestrator.callbacks import ProgressCallback, StoreCallback
 
     internal = getattr(tuner, "_local_tuner", None)  # Ray 2.60 keeps the restored RunConfig here
     if internal is None:  # Ray Client: the tuner lives remotely (and so do its callbacks)
         return
-    for callback in internal.get_run_config().callbacks or ():
+    run_config = internal.get_run_config()
+    for callback in run_config.callbacks or ():
         if isinstance(callback, StoreCallback):
             callback.set_root(root)
+        elif isinstance(callback, ProgressCallback):
+            callback.attach(progress)
+            progress = None
+    if progress is not None:  # a study started before progress callbacks existed
+        run_config.callbacks = [*(run_config.callbacks or ()), ProgressCallback(progress)]
 
 
 def _scheduler(spec: StudySpec):
@@ -449,11 +484,13 @@ def _scheduler(spec: StudySpec):
                          reduction_factor=s.reduction_factor)
 
 
-def _reporter(spec: StudySpec):
+def _reporter(spec: StudySpec, sort: bool):
+    """Tune's trial table (``--verbose``), sorted by the first objective. ``sort``: TuneConfig
+    names no metric (it does only when it ranks by one), so the reporter must name it itself."""
     from ray.tune import CLIReporter
 
-    first = spec.objectives[0]  # the table's sort key; TuneConfig names it when single-objective
-    sort = {"metric": first.metric, "mode": first.mode} if spec.multi_objective else {}
+    first = spec.objectives[0]
+    sort = {"metric": first.metric, "mode": first.mode} if sort else {}
     return CLIReporter(
         metric_columns=[o.metric for o in spec.objectives],
         parameter_columns=[*(["variant"] if spec.variants else []), *spec.grid, *(p.name for p in spec.search), "seed"],

@@ -66,9 +66,9 @@ OBJECTIVES = {"single": (["val_top5_pct"], ["max"]), "multi": (["val_top5_pct", 
 REPORTED = {"val_top5_pct": "top5_pct", "queries": "queries"}
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "studies/ablation.py") -> argparse.ArgumentParser:
     p = kit.parser(
-        "studies/ablation.py", __doc__.split("\n\n")[0], default_trainables="gnn2gnn",
+        prog, __doc__.split("\n\n")[0], default_trainables="gnn2gnn",
         presets_help="smoke: 3 suggestions × 1 seed, winner re-seeded on 2 (CI); local: 10 suggestions × "
                      "2 seeds, 2 winners re-seeded on 3; full: 100 × 3, 3 winners on 10.",
         epilog="examples:\n  python studies/ablation.py\n  python studies/ablation.py --objective multi\n"
@@ -271,8 +271,9 @@ def _short(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return kit.main(argv, parser(), study_kind="ablation", preset_seeds=SEEDS, build=build, report=report,
+def main(argv: Sequence[str] | None = None, prog: str = "studies/ablation.py") -> int:
+    """``python studies/ablation.py …`` and ``gnas study ablation …`` (``prog`` names which in messages)."""
+    return kit.main(argv, parser(prog), study_kind="ablation", preset_seeds=SEEDS, build=build, report=report,
                     follow_up=follow_up)
 
 

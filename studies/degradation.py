@@ -77,9 +77,9 @@ PANELS = [
 ]
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "studies/degradation.py") -> argparse.ArgumentParser:
     p = kit.parser(
-        "studies/degradation.py", __doc__.split("\n\n")[0],
+        prog, __doc__.split("\n\n")[0],
         default_trainables="gnn2gnn,graphpnas",
         presets_help="smoke: 2 seeds, 1 level per kind, tiny models (CI); local: 3 seeds, 3 levels, "
                      "laptop-sized models; full: 10 seeds, 5 levels, the papers' "
@@ -326,8 +326,9 @@ def _cost(rep: kit.Report, frame) -> None:
             f"(mean {wall.mean():.1f} s per trial), {gpu:.3f} GPU-hours (from the store's ledger).", "")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return kit.main(argv, parser(), study_kind="degradation", preset_seeds=SEEDS, build=build, report=report)
+def main(argv: Sequence[str] | None = None, prog: str = "studies/degradation.py") -> int:
+    """``python studies/degradation.py …`` and ``gnas study degradation …`` (``prog`` names which in messages)."""
+    return kit.main(argv, parser(prog), study_kind="degradation", preset_seeds=SEEDS, build=build, report=report)
 
 
 if __name__ == "__main__":

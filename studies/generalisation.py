@@ -38,9 +38,9 @@ METRICS = (("top5_pct", "top-5 % share on B (%)", 100.0), ("acc_mean", "mean acc
            ("acc_best", "best accuracy on B (%)", 1.0))
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "studies/generalisation.py") -> argparse.ArgumentParser:
     p = kit.parser(
-        "studies/generalisation.py", __doc__.split("\n\n")[0],
+        prog, __doc__.split("\n\n")[0],
         default_trainables="gnn2gnn,graphpnas",
         presets_help="smoke: 2 source datasets, 2 seeds, tiny models (CI); local: every source dataset, "
                      "3 seeds, laptop-sized models; full: 10 seeds, the papers' model sizes.",
@@ -309,8 +309,9 @@ def _comparisons(rep: kit.Report, data, sources: list[str], names: list[str]) ->
             f"All {len(table)} comparisons: `tables/comparisons.csv`.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return kit.main(argv, parser(), study_kind="generalisation", preset_seeds=SEEDS, build=build, report=report)
+def main(argv: Sequence[str] | None = None, prog: str = "studies/generalisation.py") -> int:
+    """``python studies/generalisation.py …`` and ``gnas study generalisation …`` (``prog`` names which in messages)."""
+    return kit.main(argv, parser(prog), study_kind="generalisation", preset_seeds=SEEDS, build=build, report=report)
 
 
 if __name__ == "__main__":

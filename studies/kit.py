@@ -41,11 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from orchestrator.cli import level, verbosity
 from orchestrator.spec import SpecError, StudySpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
+
+    from orchestrator.progress import StudyProgress
 
 PRESETS = ("smoke", "local", "full")
 MANIFEST = "study.json"
@@ -80,6 +83,7 @@ class Part:
 class Setup:
     """The arguments every study takes (after validation)."""
 
+    kind: str  # which study script: degradation, generalisation, ablation
     study: str
     preset: str
     space: str
@@ -93,7 +97,7 @@ class Setup:
     wandb: bool
     report_only: bool
     address: str | None
-    quiet: bool
+    verbose: int  # 0 --quiet, 1 the progress view, 2 --verbose (orchestrator.run.run_study)
     report_dir: Path  # local: the study's folder is report_dir/studies/<study> (= out when out is a path)
 
     @property
@@ -153,7 +157,7 @@ def parser(prog: str, description: str, *, default_trainables: str, presets_help
                    help="rebuild the report from the store without running anything")
     p.add_argument("--no-wandb", action="store_true", help="no W&B runs (default: offline runs, one group per study)")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    p.add_argument("--quiet", action="store_true", help="no Tune progress tables")
+    verbosity(p)
     return p
 
 
@@ -192,10 +196,10 @@ def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, 
     except StorageError as exc:
         raise SpecError(f"--out: {exc}") from None
     report_dir = getattr(args, "report_dir", None) or (root.uri if root.is_local else "results")
-    return Setup(study=name, preset=args.preset, space=space, dataset=dataset, data_dir=data_dir,
+    return Setup(kind=study_kind, study=name, preset=args.preset, space=space, dataset=dataset, data_dir=data_dir,
                  trainables=names, seeds=tuple(range(n_seeds)), gpus_per_trial=float(args.gpus_per_trial),
                  out=root.uri, resume=args.resume, wandb=not args.no_wandb,
-                 report_only=args.report_only, address=args.address, quiet=args.quiet,
+                 report_only=args.report_only, address=args.address, verbose=level(args),
                  report_dir=Path(report_dir).expanduser().absolute())
 
 
@@ -322,22 +326,47 @@ def finished(store, spec: StudySpec) -> bool:
     return sum(r["status"] == "TERMINATED" for r in rows) >= spec.num_trials
 
 
-def run_parts(planned: Sequence[tuple[Part, str]], s: Setup) -> int:
-    """Run the parts that need it; returns the number of errored trials."""
+def run_parts(planned: Sequence[tuple[Part, str]], s: Setup, progress: "StudyProgress | None" = None) -> int:
+    """Run the parts that need it, shown on ``progress`` (a study-level view; ``None`` with
+    ``--quiet``: a summary line per part); returns the number of errored trials."""
     from orchestrator.run import run_study
+    from orchestrator.store import Store
 
     errored = 0
     todo = [(p, a) for p, a in planned if a != "keep"]
     kept = len(planned) - len(todo)
+    say = progress.write if progress is not None else print
     if kept:
-        print(f"{kept} of {len(planned)} parts already finished in the store: kept", flush=True)
-    for i, (part, action) in enumerate(todo, 1):
-        print(f"[{i}/{len(todo)}] {part.name}: {part.spec.num_trials} trials", flush=True)
-        result = run_study(part.spec, resume=action == "resume", address=s.address, verbose=0 if s.quiet else 1)
-        if s.quiet:
+        say(f"{kept} of {len(planned)} parts already finished in the store: kept")
+    if progress is not None:
+        progress.plan(len(todo), sum(p.spec.num_trials for p, _ in todo))
+    for part, action in todo:
+        if progress is not None:
+            done = errors = 0
+            if action == "resume":  # trials a previous run finished count as done
+                statuses = Store(s.out).read("trials", studies=[part.name]).column("status").to_pylist()
+                done, errors = statuses.count("TERMINATED"), statuses.count("ERROR")
+            progress.start_part(part.name, part.spec.num_trials, done=done, errored=errors)
+        result = run_study(part.spec, resume=action == "resume", address=s.address, verbose=s.verbose,
+                           progress=progress)
+        if progress is not None:
+            progress.end_part()
+        else:
             print("  " + result.summary(), flush=True)
         errored += result.errored
     return errored
+
+
+def study_progress(s: Setup, parts: Sequence[Part]) -> "StudyProgress | None":
+    """The study's progress view (``None`` with ``--quiet``): best so far of the parts' first
+    objective, in the report's units."""
+    from orchestrator.progress import Objective, StudyProgress
+
+    if not s.verbose:
+        return None
+    generators = [p for p in parts if p.role == "generator"] or list(parts)
+    first = generators[0].spec.objectives[0] if generators else None
+    return StudyProgress(Objective.of(first.metric, first.mode) if first else None)
 
 
 # ----------------------------------------------------------------------------- manifest
@@ -347,7 +376,7 @@ def write_manifest(s: Setup, parts: Sequence[Part], settings: Mapping[str, Any])
     entries = {e["name"]: e for e in manifest["parts"]}
     for part in parts:
         entries[part.name] = part.manifest_entry()
-    manifest.update(study=s.study, settings=_merged_settings(manifest.get("settings", {}), settings),
+    manifest.update(study=s.study, kind=s.kind, settings=_merged_settings(manifest.get("settings", {}), settings),
                     parts=[entries[k] for k in sorted(entries)])
     write_text(s.folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
     publish(s, [MANIFEST])
@@ -522,6 +551,7 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
     re-seeding a search's winners); they run after them, planned and merged the same way."""
     args = p.parse_args(argv)
     started = time.perf_counter()
+    progress = None
     try:
         s = setup(args, study_kind, preset_seeds)
         if s.report_only:
@@ -531,12 +561,15 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
             parts, settings = build(s, args)
             planned = plan(parts, s)
             manifest = write_manifest(s, [p for p, _ in planned], {"preset": s.preset, "space": s.space, **settings})
-            errored = run_parts(planned, s)
+            progress = study_progress(s, parts)
+            errored = run_parts(planned, s, progress)
             if follow_up is not None:
                 more = follow_up(s, args, manifest)
                 planned = plan(more, s)
                 manifest = write_manifest(s, [p for p, _ in planned], {})
-                errored += run_parts(planned, s)
+                errored += run_parts(planned, s, progress)
+            if progress is not None:
+                progress.close()
         rep = Report(s.folder)
         report(s, manifest, rep)
         path = rep.write()
@@ -544,6 +577,8 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
         if s.wandb:
             log_report_to_wandb(s, rep)
     except SpecError as exc:
+        if progress is not None:
+            progress.close()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     copy = f"; copied to {s.store_folder[0].uri_of(s.store_folder[1])}/" if s.store_folder else ""
@@ -556,7 +591,8 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
 def scale_up_hint(s: Setup, prog: str) -> str:
     if s.preset == "full":
         return f"store: {s.out} (cost per part: orchestrator.store.Store('{s.out}').cost_ledger())"
-    return (f"to scale up: python {prog} --preset full --gpus-per-trial 0.25 --address auto  "
+    command = prog if prog.startswith("gnas") else f"python {prog}"
+    return (f"to scale up: {command} --preset full --gpus-per-trial 0.25 --address auto  "
             "(on a Ray cluster; see cluster/README.md), or --seeds N for more seeds here")
 
 

@@ -286,8 +286,8 @@ def _crc32c():
     try:
         import google_crc32c
     except ImportError:
-        raise ImportError("reading/writing NB101 tfrecords needs the 'google-crc32c' package: "
-                          "pip install google-crc32c") from None
+        raise ImportError("reading or writing the NB101 TFRecord needs the nb101 extra: "
+                          "pip install -e '.[nb101]' (google-crc32c, protobuf); the 500-cell CSV needs neither") from None
     return google_crc32c.value
 
 
