@@ -123,6 +123,7 @@ def preflight(spec: StudySpec, *, resume: bool = False) -> Plan:
         exists = plan.experiment_exists() or store.has_study(spec.name)
     except (StorageError, OSError) as exc:  # a bad URI, a missing bucket, no access
         raise SpecError(f"store {spec.storage}: {exc}".splitlines()[0]) from None
+    _check_output_root(store)
     if not exists:
         return plan
     if not resume:
@@ -135,6 +136,22 @@ def preflight(spec: StudySpec, *, resume: bool = False) -> Plan:
         raise SpecError(f"study {spec.name!r} has results in {store.root} but no restorable Tune state"
                         f" in {plan.location.uri_of(plan.experiment_path)}; start it under another name or store")
     return plan  # interrupted before Tune saved anything: nothing to lose, start afresh
+
+
+def _check_output_root(store: Store) -> None:
+    """A local store root must be a folder (or not exist yet) that this process can write in;
+    checked without creating anything (object stores answer for themselves when written)."""
+    if not store.location.is_local:
+        return
+    root = Path(store.location.uri)
+    if root.exists() and not root.is_dir():
+        raise SpecError(f"output root {root} is a file, not a folder; choose a folder (--out)")
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if not existing.is_dir():
+        raise SpecError(f"output root {root}: {existing} is a file, not a folder; choose a folder (--out)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SpecError(f"output root {root}: {existing} cannot be written (read-only or no permission);"
+                        " choose another folder (--out)")
 
 
 def _check_contract(spec: StudySpec, target: str):

@@ -20,7 +20,7 @@ YAML form (every key but ``name``, ``trainable`` and ``metric``/``mode`` is opti
       w_adv: {type: float, low: 0.0, high: 1.0}
       noise: {type: float, low: 0.01, high: 0.5, log: true}
       act:   {type: categorical, choices: [relu, gelu]}
-    seeds: [0, 1, 2]                  # replicates of every config
+    seeds: [0, 1, 2]                  # replicates of every config; or {count: 3}, or {range: [0, 3]}
     metric: top5_pct                  # or a list, with a list of modes (multi-objective)
     mode: max
     samples: 8                        # Optuna suggestions (each runs grid x seeds)
@@ -417,8 +417,8 @@ class StudySpec:
             kwargs["variants"][vname] = overlay or {}
         if "search" in kwargs:
             kwargs["search"] = _search(kwargs["search"] or {})
-        if "seeds" in kwargs and _is_int(kwargs["seeds"]):
-            kwargs["seeds"] = [kwargs["seeds"]]
+        if "seeds" in kwargs:
+            kwargs["seeds"] = parse_seeds(kwargs["seeds"])
         parts = {"resources": Resources, "scheduler": SchedulerSpec, "wandb": WandbSpec}
         for key, part in parts.items():
             if key in kwargs:
@@ -427,6 +427,28 @@ class StudySpec:
             return cls(**kwargs)
         except TypeError as exc:  # a wrong type the checks above did not name
             raise SpecError(str(exc)) from None
+
+
+def parse_seeds(value: Any) -> list[int]:
+    """The seeds a spec names: a list (``[0, 1, 2]``), ``{count: N}`` (seeds ``0 … N-1``) or
+    ``{range: [A, B]}`` (seeds ``A … B-1``). A bare integer is refused: it read as one seed
+    here and as a count in the studies' ``--seeds``; the message names both spellings."""
+    if _is_int(value):
+        raise SpecError(f"seeds: {value} is ambiguous; write seeds: [{value}] for the single seed {value}, "
+                        f"or seeds: {{count: {value}}} for seeds 0..{value - 1}")
+    if isinstance(value, Mapping):
+        _require(len(value) == 1 and next(iter(value)) in ("count", "range"),
+                 f"seeds must be a list, {{count: N}} or {{range: [A, B]}}, got {dict(value)!r}")
+        if "count" in value:
+            n = value["count"]
+            _require(_is_int(n) and n >= 1, f"seeds: {{count: N}} needs an integer N >= 1, got {n!r}")
+            return list(range(n))
+        bounds = value["range"]
+        _require(isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(_is_int(b) for b in bounds)
+                 and bounds[0] < bounds[1], f"seeds: {{range: [A, B]}} needs integers A < B, got {bounds!r}")
+        return list(range(bounds[0], bounds[1]))
+    _require(isinstance(value, (list, tuple)), f"seeds must be a list, {{count: N}} or {{range: [A, B]}}, got {value!r}")
+    return list(value)
 
 
 def load_spec(path: str | Path) -> StudySpec:

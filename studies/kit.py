@@ -140,8 +140,8 @@ def parser(prog: str, description: str, *, default_trainables: str, presets_help
     p.add_argument("--trainables", default=default_trainables, metavar="A,B",
                    help=f"generators to study, comma-separated (default: {default_trainables})")
     p.add_argument("--seeds", type=int, metavar="N",
-                   help="seeds per condition (default: the preset's); seeds 0..N-1, shared by every method "
-                        "so comparisons are paired")
+                   help="seeds per condition (default: the preset's): seeds 0..N-1, as 'seeds: {count: N}' in a "
+                        "study spec; shared by every method so comparisons are paired")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="F",
                    help="GPU share per trial, e.g. 0.25 packs 4 trials per GPU (default: 0, CPU)")
     p.add_argument("--out", default="results", metavar="DIR",

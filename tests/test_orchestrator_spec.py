@@ -169,3 +169,24 @@ def test_cli_help_and_validation_import_no_heavy_modules():
     help_ = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--help"], capture_output=True,
                            text=True, timeout=60)
     assert help_.returncode == 0 and "--resume" in help_.stdout and "--no-wandb" in help_.stdout
+
+
+@pytest.mark.parametrize("text, seeds", [("[4, 2]", (4, 2)), ("{count: 3}", (0, 1, 2)), ("{range: [5, 8]}", (5, 6, 7))])
+def test_seeds_are_a_list_a_count_or_a_range(tmp_path, text, seeds):
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD.replace("seeds: [0, 1, 2]", f"seeds: {text}"))
+    assert load_spec(path).seeds == seeds
+
+
+@pytest.mark.parametrize("text, message", [
+    ("3", "seeds: 3 is ambiguous; write seeds: [3] for the single seed 3, or seeds: {count: 3} for seeds 0..2"),
+    ("{count: 0}", "needs an integer N >= 1"),
+    ("{range: [3, 1]}", "needs integers A < B"),
+    ("{first: 3}", "seeds must be a list, {count: N} or {range: [A, B]}"),
+])
+def test_a_bare_integer_or_a_malformed_seed_form_names_the_fix(tmp_path, text, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD.replace("seeds: [0, 1, 2]", f"seeds: {text}"))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -160,9 +160,23 @@ def validate_config(config: dict) -> None:
         raise ValueError(f"baseline: unknown config keys {sorted(unknown)}")
     if config.get("method", "marginals") not in METHODS:
         raise ValueError(f"baseline method must be one of {', '.join(METHODS)}, got {config.get('method')!r}")
-    if not 0 < float(config.get("q", 20)) <= 100:
-        raise ValueError(f"baseline: q must be in (0, 100], got {config.get('q')!r}")
-    common.validate_benchmark(config)
+    q = config.get("q", 20)
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q <= 100:
+        raise ValueError(f"baseline: q must be a number in (0, 100], got {q!r}")
+    cfg = common.validate_benchmark(config)
+    method, budget = config.get("method", "marginals"), cfg.query_budget
+    if method in ("random_search", "regularized_evolution") and budget == 0:
+        raise ValueError(f"baseline {method} with query_budget 0 would query nothing; give it a budget >= 1")
+    if method == "marginals" and budget is not None:
+        from trainables.oracle import open_benchmark
+        from trainables.spaces import load_table
+
+        oracle, _ = open_benchmark(load_table(cfg.space, cfg.data_dir), cfg.label_field, cfg.eval_field,
+                                   degradation=cfg.degradation, seed=cfg.seed)
+        need = len({oracle.space.cell_id(a) for a in oracle.training_archs()})
+        if budget < need:
+            raise ValueError(f"baseline marginals labels its whole training set ({need:,} cells) but query_budget is "
+                             f"{budget:,}; raise query_budget to {need:,} or lower train_fraction")
 
 
 def train(config: dict) -> None:

@@ -195,6 +195,10 @@ class BenchmarkConfig:
             if k in kw:
                 kw[k] = tuple(kw[k] or ())
         cfg = cls(**kw)
+        from trainables.spaces import SPACES
+
+        if cfg.space not in SPACES:
+            raise ValueError(f"unknown search space {cfg.space!r}; expected one of {', '.join(SPACES)}")
         dataset = cfg.dataset or DEFAULT_DATASET.get(cfg.space, "")
         lf, ef = (cfg.label_field, cfg.eval_field)
         if lf is None or ef is None:
@@ -222,8 +226,10 @@ def validate_benchmark(config: dict[str, Any]) -> BenchmarkConfig:
         raise ValueError(f"unknown search space {cfg.space!r}; expected one of {', '.join(SPACES)}")
     cfg.degradation  # noqa: B018 - validates the knobs
     table = load_table(cfg.space, cfg.data_dir)  # missing data → ValueError naming the path
-    for f in (cfg.label_field, cfg.eval_field, cfg.select_field, *cfg.score_fields):
-        table.column(f)
+    for f in dict.fromkeys((cfg.label_field, cfg.eval_field, cfg.select_field, *cfg.score_fields)):
+        col = table.column(f)
+        if not np.isfinite(col).any():
+            raise ValueError(f"field {f!r} of {table.source or cfg.space} has no values (every row is empty)")
     if cfg.transfer_space is not None:
         open_transfer(cfg)
     elif cfg.transfer_fields or cfg.transfer_data_dir:

@@ -46,6 +46,8 @@ class Degradation:
 def top_threshold(values: np.ndarray, pct: float) -> float:
     """Accuracy a cell needs to be in the top ``pct`` % of the finite ``values``."""
     finite = values[np.isfinite(values)]
+    if pct > 0 and not finite.size:
+        raise ValueError("a top-percent threshold needs a field with values; this one is empty")
     return float(np.percentile(finite, 100.0 - pct, method="higher")) if pct > 0 else float("inf")
 
 

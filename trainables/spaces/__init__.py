@@ -47,9 +47,17 @@ def table_path(name: str, data: str | Path | None) -> Path | None:
         p = p / DEFAULT_FILES[name]
     elif p.is_dir() and name != "nb201":  # only NB201 reads a whole folder (the NATS release)
         p = p / DEFAULT_FILES[name]
+    elif p.is_dir() and not _is_nats_release(p):
+        raise ValueError(f"no {DEFAULT_FILES[name]} in {p} (nor the official NATS-Bench release folder);"
+                         " point --data-dir at the folder holding nb201.csv")
     if not p.exists():
         raise ValueError(f"benchmark file for {name!r} not found: {p}")
     return p
+
+
+def _is_nats_release(folder: Path) -> bool:
+    """Whether ``folder`` looks like NATS-Bench's topology release (its per-cell pickles)."""
+    return folder.name.startswith("NATS-tss") or any(folder.glob("*.pickle.pbz2")) or any(folder.glob("*.pickle"))
 
 
 @lru_cache(maxsize=8)

@@ -14,6 +14,7 @@ classes exactly (tested); a plain graph hash gives 8,765.
 from __future__ import annotations
 
 import itertools
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Hashable, Iterator, Sequence
@@ -201,10 +202,16 @@ def load_csv(path: str | Path) -> BenchmarkTable:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"NB201 table not found: {path}")
-    t = pacsv.read_csv(path)
+    try:
+        t = pacsv.read_csv(path)
+    except Exception as exc:  # pyarrow's parse errors: a damaged or non-CSV file
+        raise ValueError(f"{path}: not a readable CSV table ({str(exc).splitlines()[0]})") from None
     missing = {"arch_index", "arch_str", *CSV_FIELDS} - set(t.column_names)
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    if t.num_rows != NUM_CELLS:  # a cut download reads as a smaller table, with half the cells unknown
+        raise ValueError(f"{path}: {t.num_rows:,} rows, but NAS-Bench-201 has {NUM_CELLS:,} cells; "
+                         "the file is truncated or not the shared table")
     strs = t.column("arch_str").to_pylist()
     genotypes = np.array([[_OP_INDEX[o] for o in parse_arch_str(s)] for s in strs], dtype=np.int64)
     index = genotypes @ _POW
@@ -226,9 +233,18 @@ _NATS_DATASETS = {"cifar10-valid": "cifar10-valid", "cifar10": "cifar10", "cifar
                   "ImageNet16-120": "imagenet16"}
 
 
+TRUST_ENV = "GNAS_TRUST_PICKLES"
+"""``1`` lets :func:`load_nats` read the official release, whose files ``nats_bench`` opens with
+a plain ``pickle.load`` (which executes whatever the file says): an explicit trust flag."""
+
+
 def load_nats(path: str | Path) -> BenchmarkTable:  # pragma: no cover - needs the user's release
     """The official NATS-Bench topology release (``NATS-tss-v1_0-3ffb9-simple/``) or the
-    NAS-Bench-201 ``.pth``, through the ``nats_bench`` package (``pip install -e .[nats]``)."""
+    NAS-Bench-201 ``.pth``, through the ``nats_bench`` package (``pip install -e .[nats]``).
+    Refused unless :data:`TRUST_ENV` is ``1`` (``nats_bench`` unpickles the files)."""
+    if os.environ.get(TRUST_ENV) != "1":
+        raise ValueError(f"{path}: the official NATS-Bench release is read with pickle, which runs code stored in "
+                         f"the file; set {TRUST_ENV}=1 only if you trust it, or use the shared nb201.csv")
     try:
         from nats_bench import create
     except ImportError:
