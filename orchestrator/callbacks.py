@@ -91,6 +91,7 @@ class StoreCallback(Callback):
             cpus=self.cpus,
             gpu_fraction=self.gpu_fraction,
             extra={"wandb_id": f"{self.study}-{trial.trial_id}" if self.wandb else None},
+            history=_tune_history(trial),
         )
         if self._provenance is None:
             self._provenance = provenance()
@@ -110,6 +111,25 @@ def _local_directory(checkpoint) -> Iterator[str | None]:
     else:
         with checkpoint.as_directory() as directory:
             yield directory
+
+
+def _tune_history(trial) -> list[dict[str, Any]]:
+    """Every result Tune logged for ``trial``: its ``result.json`` (one JSON object a line,
+    written and flushed by Tune's JSON logger in the driver, appended to on resume)."""
+    import json
+
+    path = Path(trial.local_path or "", "result.json")
+    results = []
+    try:
+        lines = path.read_text().splitlines() if trial.local_path else []
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            results.append(json.loads(line))
+        except ValueError:  # a line cut short by a killed driver
+            continue
+    return results
 
 
 def _error_text(trial) -> str | None:

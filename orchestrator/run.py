@@ -311,6 +311,7 @@ def run_study(
     callbacks: Sequence[Any] = (),
     verbose: int = 1,
     progress: Any = None,
+    run_config: Any = None,
 ) -> StudyResult:
     """Run ``spec`` (or continue it with ``resume``) and return its :class:`StudyResult`.
 
@@ -325,6 +326,10 @@ def run_study(
     passes one view to each — or else a view of its own) and, without a caller's view, the
     summary line; 2 adds Ray Tune's trial tables and Ray's log lines, the trials' output
     included. Below 2 a Ray this call starts sends no worker output to the driver.
+
+    With W&B on, every trial of the study then has one complete W&B run, written from the
+    store (:func:`orchestrator.tracking.complete_study_runs`); ``run_config(row)`` adds keys to
+    a trial's run config (the published studies: method, role, degradation kind and level).
     """
     started = time.perf_counter()
     spec = _with_overrides(spec, wandb=wandb, storage=storage)
@@ -353,6 +358,11 @@ def run_study(
     finally:
         if own_view:
             progress.close()
+    plan.store.compact(studies=[spec.name])  # a handful of files to read, however many trials
+    if wandb_settings is not None:
+        from orchestrator.tracking import complete_study_runs
+
+        complete_study_runs(wandb_settings, plan.store.root, spec.name, per_trial=run_config)
     result = summarise(plan, time.perf_counter() - started)
     if own_view:
         print(result.summary(), flush=True)

@@ -4,13 +4,17 @@ Layout under one root (hive partitioning, so a single ``pyarrow.dataset`` scan r
 
     ROOT/trials/study=S/trainable=T/<trial_id>.parquet   one row per trial
     ROOT/archs/study=S/trainable=T/<trial_id>.parquet    one row per generated architecture
+    ROOT/history/study=S/trainable=T/<trial_id>.parquet  one row per reported iteration
 
 **Trials** rows hold the trial's identity (``trial_id``, ``config_id``, ``seed``), its config
 flattened under ``config/…``, its final reported metrics, ``status``/``error``, and provenance:
 ``iteration``, ``wall_s``, ``cpus``, ``gpu_fraction``, ``gpu_hours``, ``device``, ``host``,
 ``git_commit``, ``version/<package>``… — the cost ledger (:meth:`Store.cost_ledger`).
 **Archs** rows are the trial's ``archs.parquet`` (written by the trainable into its final
-checkpoint) plus ``trial_id``, ``config_id`` and ``seed``.
+checkpoint) plus ``trial_id``, ``config_id`` and ``seed``. **History** rows are the trial's
+numeric reports, one per ``iteration`` (Tune's ``training_iteration``), read from Tune's own
+``result.json`` of the trial (a resumed trial's repeated iterations: the last report counts) —
+what the W&B runs are rebuilt from (:mod:`orchestrator.wandb_runs`).
 
 The root is a local (or NFS) folder or an object-store URI (``s3://bucket/prefix``,
 ``gs://…``), resolved by :func:`orchestrator.storage.resolve_root`; everything goes through its
@@ -54,7 +58,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from orchestrator.storage import StorageRoot, resolve_root
 
@@ -63,7 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pyarrow as pa
 
-TABLES = ("trials", "archs")
+TABLES = ("trials", "archs", "history")
 ARCHS_FILE = "archs.parquet"
 PARTITIONS = ("study", "trainable")
 DATA_FILES = "*.parquet"  # what readers see (names starting with "." or "_" never: writers' temp files)
@@ -71,8 +75,8 @@ COMPACTED_PREFIX = "compacted-"  # compacted-<generation>-<id>.parquet; trial id
 COMPACTED_NAME = re.compile(r"compacted-(\d+)-[0-9a-f]+\.parquet")
 CLAIMED_PREFIX = ".claimed-"  # a per-trial file taken by a compaction, until it is removed
 LOCK_FILE = "_compaction.lock"
-COMPACT_EVERY = 256  # per-trial files one store writes to a partition before it compacts it
-MAX_COMPACTED = 8  # compacted files in a partition before they are merged into one
+COMPACT_EVERY = 64  # per-trial files one store writes to a partition before it compacts it
+MAX_COMPACTED = 16  # compacted files in a partition before they are merged into one
 TUNE_DIR = "tune"  # ROOT/tune/<study>/: Ray Tune's experiment (orchestrator.run), read by status()
 VERSIONED_PACKAGES = ("gnas-orchestrator", "ray", "optuna", "pyarrow", "torch", "torch-geometric", "wandb")
 
@@ -102,6 +106,7 @@ class TrialRecord:
     cpus: float = 0.0
     gpu_fraction: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)  # more columns (e.g. wandb_id)
+    history: Sequence[Mapping[str, Any]] = ()  # every result reported to Tune, in order
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,8 @@ class StudyStatus:
     study: str
     done: int  # trials stored as TERMINATED
     errored: int  # trials stored as ERROR
-    running: int  # RUNNING in Tune's last saved experiment state (0 when Tune left none)
-    pending: int  # PENDING or PAUSED there: created by Tune, not yet running
+    running: int  # started by Tune, not yet stored (or interrupted while running)
+    pending: int  # planned by the study's spec, neither stored nor started
     gpu_hours: float  # summed over the stored trials
     last_update: float | None  # the newest stored trial's finish, or Tune's last state save
 
@@ -168,10 +173,13 @@ class Store:
                     archs = archs.drop_columns([name])
                 archs = archs.append_column(name, pa.array([value] * n_archs))
             self._replace(self.partition("archs", study, trainable), record.trial_id, archs)
+        if rows := history_rows(record):
+            self._replace(self.partition("history", study, trainable), record.trial_id, pa.Table.from_pylist(rows))
         written = self._writes[(study, trainable)] = self._writes.get((study, trainable), 0) + 1
         if written % COMPACT_EVERY == 0:
             for table in TABLES:
-                self._compact_partition(self.partition(table, study, trainable))
+                if self.location.exists(directory := self.partition(table, study, trainable)):  # none: no archs/history
+                    self._compact_partition(directory)
         return 1, n_archs
 
     def _replace(self, directory: str, trial_id: str, table: "pa.Table") -> None:
@@ -302,30 +310,56 @@ class Store:
     def _scan(self, table: str, studies: Iterable[str] | None, columns: "Iterable[str] | None" = None,
               types: "Mapping[str, pa.DataType] | None" = None) -> "pa.Table":
         """Rows of ``table``: all columns (schemas unified), or only ``columns`` (read as
-        ``types`` says, string by default: no file's schema is read)."""
+        ``types`` says, string by default; read file by file, without ``pyarrow.dataset``, whose
+        import alone — it imports pandas — costs more than a status read)."""
+        import pyarrow as pa
+
+        base, files = self._table_files(table, studies)
+        if not files:
+            return pa.table({p: pa.array([], pa.string()) for p in PARTITIONS})
+        if columns is None:
+            rows = self._scan_dataset(base, files)
+        else:
+            schema = pa.schema([(c, (types or {}).get(c, pa.string()))
+                                for c in dict.fromkeys([*columns, "trial_id"])])
+            rows = pa.concat_tables([self._read_file_columns(f, schema) for f in files])
+        if not any(_is_compacted(f) for f in files):  # one file per trial: nothing to rank
+            return rows.drop_columns(["__filename"])
+        keep = _newest_copies(rows.column("trial_id"), rows.column("__filename"), files)
+        return rows.drop_columns(["__filename"]).filter(keep)
+
+    def _scan_dataset(self, base: str, files: list[str]) -> "pa.Table":
+        """Every column of ``files``, schemas unified, in one ``pyarrow.dataset`` scan."""
         import pyarrow as pa
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
-        base, files = self._table_files(table, studies)
-        partitioning = ds.partitioning(pa.schema([(p, pa.string()) for p in PARTITIONS]), flavor="hive")
-        if columns is not None:
-            columns = list(dict.fromkeys([*columns, "trial_id"]))
-            schema = pa.schema([(c, (types or {}).get(c, pa.string())) for c in columns] + list(partitioning.schema))
-        if not files:
-            return pa.table({p: pa.array([], pa.string()) for p in PARTITIONS})
         fs = self.location.filesystem
-        if columns is None:
-            schema = pa.unify_schemas([pq.read_schema(f, filesystem=fs) for f in files] + [partitioning.schema],
-                                      promote_options="permissive")
+        partitioning = ds.partitioning(pa.schema([(p, pa.string()) for p in PARTITIONS]), flavor="hive")
+        schema = pa.unify_schemas([pq.read_schema(f, filesystem=fs) for f in files] + [partitioning.schema],
+                                  promote_options="permissive")
         dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=fs,
                              partitioning=partitioning, partition_base_dir=base)
-        wanted = [*(schema.names if columns is None else [*columns, *PARTITIONS])]
-        if not any(_is_compacted(f) for f in files):  # one file per trial: nothing to rank
-            return dataset.to_table(columns=wanted)
-        rows = dataset.to_table(columns=[*wanted, "__filename"])
-        keep = _newest_copies(rows.column("trial_id"), rows.column("__filename"), files)
-        return rows.drop_columns(["__filename"]).filter(keep)
+        return dataset.to_table(columns=[*schema.names, "__filename"])
+
+    def _read_file_columns(self, path: str, schema: "pa.Schema") -> "pa.Table":
+        """``schema``'s columns of one file (absent ones null), its partition values and name."""
+        from urllib.parse import unquote
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with self.location.filesystem.open_input_file(path) as handle:
+            data = pq.ParquetFile(handle)
+            present = set(data.schema_arrow.names)
+            read = data.read(columns=[c for c in schema.names if c in present])
+        n = read.num_rows
+        columns = {f.name: read.column(f.name).cast(f.type) if f.name in present else pa.nulls(n, f.type)
+                   for f in schema}
+        for name, segment in zip(PARTITIONS, path.rsplit("/", 3)[-3:-1]):
+            columns[name] = pa.array([unquote(segment.split("=", 1)[1])] * n, pa.string())
+        columns["__filename"] = pa.array([path] * n, pa.string())
+        return pa.table(columns)
 
     def read_pandas(self, table: str = "trials", studies: Iterable[str] | None = None) -> "pd.DataFrame":
         """:meth:`read` as a pandas DataFrame."""
@@ -345,9 +379,15 @@ class Store:
         return ledger[columns]
 
     def status(self) -> list[StudyStatus]:
-        """Every study in the store at a glance, sorted by name: done / errored trials and
-        GPU-hours from the trials table (four columns read), running / pending trials from
-        Tune's last saved experiment state, and when either last changed."""
+        """Every study in the store at a glance, sorted by name.
+
+        Done / errored trials, GPU-hours and the newest finish come from the trials table (four
+        columns read, no file's schema). Running and pending come from Tune's experiment folder
+        (``tune/<study>/``), without reading its experiment state (≈19 KB per trial, ~190 MB at
+        10,000 trials: seconds to parse): a trial folder Tune made whose trial is not yet stored
+        is running (or was, when its driver was stopped); the trials the saved spec plans and
+        neither stored nor running are pending.
+        """
         import pyarrow as pa
 
         rows = self._scan("trials", None, columns=("status", "gpu_hours", "finished_at"),
@@ -355,22 +395,22 @@ class Store:
         studies: dict[str, dict[str, Any]] = {}
         if rows.num_rows:
             grouped = rows.group_by(["study", "status"]).aggregate(
-                [("trial_id", "count"), ("gpu_hours", "sum"), ("finished_at", "max")])
+                [("trial_id", "count"), ("gpu_hours", "sum"), ("finished_at", "max"), ("trial_id", "list")])
             for g in grouped.to_pylist():
-                entry = studies.setdefault(g["study"], {"done": 0, "errored": 0, "gpu_hours": 0.0, "last": None})
+                entry = studies.setdefault(g["study"], _new_entry())
                 if g["status"] == "TERMINATED":
                     entry["done"] += g["trial_id_count"]
                 elif g["status"] == "ERROR":
                     entry["errored"] += g["trial_id_count"]
+                entry["stored"].update(g["trial_id_list"])
                 entry["gpu_hours"] += g["gpu_hours_sum"] or 0.0
                 entry["last"] = _latest(entry["last"], g["finished_at_max"])
         for study in self._tune_studies():
-            entry = studies.setdefault(study, {"done": 0, "errored": 0, "gpu_hours": 0.0, "last": None})
-            live = self._tune_state(study)
-            entry.update(live_running=live[0], live_pending=live[1])
-            entry["last"] = _latest(entry["last"], live[2])
-        return [StudyStatus(study=name, done=e["done"], errored=e["errored"], running=e.get("live_running", 0),
-                            pending=e.get("live_pending", 0), gpu_hours=e["gpu_hours"], last_update=e["last"])
+            entry = studies.setdefault(study, _new_entry())
+            entry.update(zip(("running", "pending", "tune_last"), self._tune_progress(study, entry["stored"])))
+            entry["last"] = _latest(entry["last"], entry["tune_last"])
+        return [StudyStatus(study=name, done=e["done"], errored=e["errored"], running=e["running"],
+                            pending=e["pending"], gpu_hours=e["gpu_hours"], last_update=e["last"])
                 for name, e in sorted(studies.items())]
 
     def _tune_studies(self) -> list[str]:
@@ -380,24 +420,35 @@ class Store:
         return [i.base_name for i in self.location.filesystem.get_file_info(selector)
                 if i.type == pafs.FileType.Directory]
 
-    def _tune_state(self, study: str) -> tuple[int, int, float | None]:
-        """(running, pending, saved at) from Tune's newest experiment state of ``study``."""
+    def _tune_progress(self, study: str, stored: set[str]) -> tuple[int, int, float | None]:
+        """(running, pending, last change) of ``study`` from its Tune folder (see :meth:`status`)."""
         import pyarrow.fs as pafs
 
-        selector = pafs.FileSelector(self.location.join(TUNE_DIR, study), allow_not_found=True)
-        states = [i for i in self.location.filesystem.get_file_info(selector)
-                  if i.type == pafs.FileType.File and i.base_name.startswith("experiment_state-")
-                  and i.base_name.endswith(".json")]
-        if not states:
-            return 0, 0, None
-        newest = max(states, key=lambda i: i.base_name)
+        from orchestrator.run import SPEC_FILE
+        from orchestrator.spec import StudySpec
+
+        folder = self.location.join(TUNE_DIR, study)
+        entries = self.location.filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        trial_dirs = [i.base_name for i in entries if i.type == pafs.FileType.Directory]
+        running = sum(not _names_stored_trial(d, stored) for d in trial_dirs)
+        pending = 0
         try:
-            trial_data = json.loads(self.location.read_bytes(newest.path))["trial_data"]
-            statuses = [json.loads(trial_state)["status"] for trial_state, _ in trial_data]
-        except (OSError, ValueError, KeyError, TypeError):  # being replaced, or another Tune's layout
-            return 0, 0, None
-        saved = newest.mtime.timestamp() if newest.mtime else None
-        return (statuses.count("RUNNING"), statuses.count("PENDING") + statuses.count("PAUSED"), saved)
+            spec = StudySpec.from_dict(json.loads(self.location.read_bytes(f"{folder}/{SPEC_FILE}")))
+            pending = max(spec.num_trials - len(stored) - running, 0)
+        except (OSError, ValueError, TypeError):  # no saved spec (yet), or one this version cannot read
+            pass
+        changed = [i.mtime.timestamp() for i in entries if i.mtime is not None]
+        return running, pending, max(changed, default=None)
+
+
+def _new_entry() -> dict[str, Any]:
+    return {"done": 0, "errored": 0, "gpu_hours": 0.0, "last": None, "stored": set(), "running": 0, "pending": 0}
+
+
+def _names_stored_trial(trial_dir: str, stored: set[str]) -> bool:
+    """Whether Tune's trial folder ``<trainable>_<trial id>`` (ids hold "_" too) is of a stored trial."""
+    parts = trial_dir.split("_")
+    return any("_".join(parts[i:]) in stored for i in range(1, len(parts)))
 
 
 def _encode(table: "pa.Table") -> bytes:
@@ -516,6 +567,26 @@ def trial_row(record: TrialRecord, provenance: Mapping[str, Any]) -> dict[str, A
     row.update({k: _cell(v) for k, v in record.extra.items()})
     row.update(provenance)
     return row
+
+
+def history_rows(record: TrialRecord) -> list[dict[str, Any]]:
+    """One row per reported iteration of ``record`` (the last report of a repeated iteration):
+    its identity, ``iteration``, ``time_total_s`` and the numeric metrics (columns are the
+    union over iterations; a metric reported only at the end is null before)."""
+    by_iteration: dict[int, Mapping[str, Any]] = {}
+    for result in record.history:
+        if result.get("training_iteration") is not None:
+            by_iteration[int(result["training_iteration"])] = result
+    metrics = sorted({k for r in by_iteration.values() for k, v in r.items()
+                      if k not in TUNE_RESULT_KEYS and k not in RUNNER_KEYS and _is_number(v)})
+    return [{"trial_id": record.trial_id, "config_id": record.config_id, "seed": record.config.get("seed"),
+             "iteration": i, "time_total_s": float(r.get("time_total_s") or 0.0),
+             **{k: float(r[k]) if _is_number(r.get(k)) else None for k in metrics}}
+            for i, r in sorted(by_iteration.items())]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def provenance() -> dict[str, Any]:

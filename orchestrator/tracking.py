@@ -1,18 +1,25 @@
-"""Weights & Biases tracking: one run per trial, grouped by config, offline by default.
+"""Weights & Biases tracking: W&B is a view of the store, offline by default.
 
-Runs are created inside the trial (on the worker), not by a driver-side callback: that costs
-~0.1 s per trial against ~4 s for Ray's ``WandbLoggerCallback`` here, and it keeps working on a
-multi-node cluster. Offline runs land under ``<store root>/wandb/<study>/wandb/offline-run-*``;
-``wandb sync`` uploads them later, with an account and a network.
+Every trial gets exactly one complete run, written from the Parquet store by the driver after
+each study (:func:`complete_study_runs`, :mod:`orchestrator.wandb_runs`): config, per-iteration
+history, summary and generated architectures, under a run id derived from the trial id. Offline
+runs land under ``<store root>/wandb/<study>/wandb/offline-run-*``; ``gnas wandb sync`` uploads
+them later (:mod:`orchestrator.wandb_commands`).
 
-Tracking never fails a trial: the first W&B error (no disk space, bad key, missing package…)
-logs one warning and turns the tracker off for the rest of the trial.
+With ``mode: online`` a trial also logs live from its worker (:class:`TrialTracker`), for people
+watching; that run may be cut short when Tune ends the actor (see :mod:`orchestrator.wandb_runs`
+for the measured cause), and the driver then completes the same run from the store. Offline,
+nobody watches, so workers log nothing: the store is written anyway and the run is built from it.
+
+Tracking never fails a trial or a study: a W&B error is one warning line, and the store keeps
+everything needed to complete the runs later (``gnas wandb complete``).
 """
 from __future__ import annotations
 
 import atexit
 import logging
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -114,3 +121,23 @@ class TrialTracker:
                         self._init_kwargs["id"], step, type(exc).__name__, exc)
         self.failed = True
         self._run = None
+
+
+def complete_study_runs(settings: WandbSettings, store_root: str, study: str, *, per_trial=None,
+                        quiet: bool = False):
+    """Give every trial of ``study`` in the store one complete run under ``settings.directory``
+    (:func:`orchestrator.wandb_runs.complete_runs`); a run W&B could not write is one warning
+    line. Returns the :class:`~orchestrator.wandb_runs.Completion`, or ``None`` when W&B failed."""
+    from orchestrator.wandb_runs import complete_runs
+
+    try:
+        done = complete_runs(store_root, study, directory=settings.directory, project=settings.project,
+                             entity=settings.entity, mode=settings.mode, group=settings.group, per_trial=per_trial)
+    except Exception as exc:  # noqa: BLE001 - the study's results are in the store either way
+        print(f"warning: W&B runs of {study} not completed ({type(exc).__name__}: {exc});"
+              " the store has them: gnas wandb complete", file=sys.stderr)
+        return None
+    if done.failed and not quiet:
+        print(f"warning: {len(done.failed)} W&B runs of {study} could not be written (first: {done.failed[0]});"
+              " the store has them: gnas wandb complete", file=sys.stderr)
+    return done

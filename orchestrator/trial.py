@@ -3,8 +3,8 @@
 :func:`make_trainable` returns the function Tune runs. For each trial it resolves the
 trainable by its target (importing it from the installed package on the worker), installs a
 :class:`trainables.reporting.TrialContext` — every report gets the device in use, the GPU
-ids Tune assigned and the trial's start time; a W&B run (see :mod:`orchestrator.tracking`) sees
-every report — and calls ``train(config)`` with the trial's config, untouched.
+ids Tune assigned and the trial's start time; with online W&B, a live run (see
+:mod:`orchestrator.tracking`) sees every report — and calls ``train(config)`` with the trial's config, untouched.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def run_trial(entry: TrialEntry, config: dict[str, Any]) -> None:
         "trial_started_at": time.time(),
     })
     tracker = None
-    if entry.wandb is not None:
+    if entry.wandb is not None and entry.wandb.mode == "online":  # offline: the driver writes runs from the store
         trial_id, cid = context.get_trial_id(), config_id(config)
         tracker = TrialTracker(
             entry.wandb, run_id=f"{entry.study}-{trial_id}", name=context.get_trial_name(),
@@ -72,6 +72,10 @@ def run_trial(entry: TrialEntry, config: dict[str, Any]) -> None:
     with reporting.trial_context(ctx):
         try:
             train(apply_variant(config, entry.variants, keep_name=False))
+        except SystemExit as stop:  # Tune stopping the trial's thread (a report with done: True)
+            if tracker is not None:
+                tracker.finish(failed=stop.code not in (None, 0))
+            raise
         except BaseException:
             if tracker is not None:
                 tracker.finish(failed=True)
