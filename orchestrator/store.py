@@ -222,6 +222,8 @@ class Store:
     def _compact_partition(self, directory: str) -> int:
         import pyarrow as pa
 
+        if not self.location.exists(directory):  # e.g. a study whose trials wrote no archs
+            return 0
         with self._partition_lock(directory):
             self._put_back_claimed(directory)
             files = self.location.files(directory, DATA_FILES)

@@ -151,8 +151,10 @@ def test_a_killed_compaction_loses_and_duplicates_nothing(tmp_path, monkeypatch)
     assert _values(store) == {"t1": 7.0, "t2": 1.0, "t3": 1.0} and all(f.startswith("compacted-") for f in _files(store, "trials"))
 
 
-def test_status_counts_each_study_from_four_columns_and_tunes_state(tmp_path):
+def test_status_counts_each_study_from_four_columns_and_tunes_folder(tmp_path):
     import json
+
+    from orchestrator.spec import StudySpec
 
     store = Store(tmp_path)
     for i, (study, status) in enumerate([("a", "TERMINATED"), ("a", "TERMINATED"), ("a", "ERROR"), ("b", "TERMINATED")]):
@@ -161,16 +163,16 @@ def test_status_counts_each_study_from_four_columns_and_tunes_state(tmp_path):
         store.write_trial(study, "toy", rec, {})
     store.compact(studies=["a"])
     tune = tmp_path / "tune" / "b"
-    tune.mkdir(parents=True)
-    trial_data = [[json.dumps({"status": s, "trial_id": str(i)}), "{}"] for i, s in
-                  enumerate(["RUNNING", "RUNNING", "PENDING", "TERMINATED"])]
-    (tune / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps({"trial_data": trial_data}))
+    for trial_dir in ("toy_t3", "toy_ab12c_00001", "toy_ab12c_00002"):  # t3 is stored: 2 running
+        (tune / trial_dir).mkdir(parents=True)
+    spec = StudySpec.from_dict({"name": "b", "trainable": "toy", "metric": "top5_pct", "mode": "max", "seeds": list(range(6))})
+    (tune / "gnas-study.json").write_text(json.dumps(spec.to_dict(), default=str))
     (tmp_path / "tune" / "c").mkdir()  # started, nothing saved yet
     a, b, c = store.status()
     assert (a.study, a.done, a.errored, a.running, a.trials, a.last_update) == ("a", 2, 1, 0, 3, 1002.0)
     assert a.gpu_hours == pytest.approx(3 * 2 * 0.25)  # 7,200 s each at a quarter GPU
-    assert (b.study, b.done, b.running, b.pending) == ("b", 1, 2, 1)
-    assert b.last_update >= 1003.0 and (c.study, c.trials, c.running, c.last_update) == ("c", 0, 0, None)
+    assert (b.study, b.done, b.running, b.pending) == ("b", 1, 2, 3)  # 6 planned
+    assert b.last_update >= 1003.0 and (c.study, c.trials, c.running, c.pending) == ("c", 0, 0, 0)
     assert Store(tmp_path / "none").status() == []
 
 
