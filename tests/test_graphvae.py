@@ -134,13 +134,14 @@ def test_ascent_moves_uphill_on_the_objective():
 
 
 def test_complexity_reads_the_cost_column_only(shared_data):
-    from trainables.common import BenchmarkConfig
+    from trainables.common import open_trial
 
-    cfg = BenchmarkConfig.from_config({"space": "nb201", "data_dir": str(shared_data)})
+    oracle = open_trial({"space": "nb201", "data_dir": str(shared_data), "holdout_top_pct": 10.0}).oracle
     table = load_table("nb201", shared_data)
     archs = [table.arch(r) for r in (0, 17, 4000)]
-    np.testing.assert_allclose(graphvae.complexity_of(cfg, archs), table.extras["params"][[0, 17, 4000]])
-    assert np.isnan(graphvae.complexity_of(cfg, archs, "flops")).all()  # nb201.csv has no FLOPs
+    np.testing.assert_allclose(graphvae.complexity_of(oracle, archs), table.extras["params"][[0, 17, 4000]])
+    assert np.isnan(graphvae.complexity_of(oracle, archs, "flops")).all()  # nb201.csv has no FLOPs
+    assert oracle.queries == 0  # a cost is free, held-out cells included
 
 
 # ------------------------------------------------------------------------ the trainable

@@ -315,11 +315,12 @@ def seed_everything(seed: int) -> None:
 
 def open_trial(config: dict[str, Any], device: str | None = None) -> Trial:
     """Parse the benchmark part of ``config``, open (oracle, evaluator), seed everything."""
-    from trainables import reporting
-    from trainables.spaces import load_table
+    from trainables import reporting, spaces
 
     cfg = BenchmarkConfig.from_config(config)
-    table = load_table(cfg.space, cfg.data_dir)
+    with spaces._unsealed():  # a trial opened while another trains in this thread (a crashed one)
+        table = spaces.load_table(cfg.space, cfg.data_dir)
+        transfer = open_transfer(cfg) if cfg.transfer_space is not None else None
     oracle, evaluator = open_benchmark(table, cfg.label_field, cfg.eval_field, degradation=cfg.degradation,
                                        budget=cfg.query_budget, seed=cfg.seed, select_field=cfg.select_field)
     seed_everything(cfg.seed)
@@ -330,9 +331,10 @@ def open_trial(config: dict[str, Any], device: str | None = None) -> Trial:
         score = [f for f in table.fields if f.split("/")[1:] == [split, fidelity]]
     for f in score:
         table.column(f)
-    transfer = open_transfer(cfg) if cfg.transfer_space is not None else None
-    return Trial(cfg, oracle, evaluator, np.random.default_rng(cfg.seed), device or reporting.device(), score,
-                 transfer)
+    trial = Trial(cfg, oracle, evaluator, np.random.default_rng(cfg.seed), device or reporting.device(), score,
+                  transfer)
+    spaces.seal_while(trial)  # until finish: no table for training code
+    return trial
 
 
 def selection_statistics(trial: Trial, archs: Sequence[ArchGraph]) -> dict[str, float]:
@@ -374,6 +376,9 @@ def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
     metrics["label_field"] = trial.config.label_field
     metrics["eval_field"] = trial.config.eval_field
     metrics["select_field"] = trial.config.select_field
+    from trainables import spaces
+
+    spaces.unseal()  # training is over: scoring and reports may read tables again
     cols["label_field"] = [trial.config.label_field] * len(archs)
     cols["eval_field"] = [trial.config.eval_field] * len(archs)
     path = Path(checkpoint_dir) / ARCHS_FILE

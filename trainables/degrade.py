@@ -10,7 +10,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_SUBSAMPLE_STREAM, _NOISE_STREAM = 1, 2
+_SUBSAMPLE_STREAM, _NOISE_STREAM, _DECOY_STREAM = 1, 2, 3
+
+DECOY_RATIO = 3
+"""Ordinary cells made unavailable per held-out cell (docs/DESIGN.md, "Held-out privacy").
+
+A held-out cell is one training may not label, so the oracle answers it NaN and leaves it out
+of the training pool. Were it the only such cell, the pool's complement and every NaN answer
+would name it. So ``DECOY_RATIO`` times as many ordinary cells (seeded, at most half of the
+ordinary ones) are unavailable too, answered and left out alike: held-out cells are 1 in
+``DECOY_RATIO + 1`` of what training cannot label, more where the cap binds (NB201: 0.28 of
+it at 10 % held out, 0.47 at 20 %).
+"""
 
 
 @dataclass(frozen=True)
@@ -56,12 +67,25 @@ def heldout_mask(eval_values: np.ndarray, keys: np.ndarray, pct: float) -> np.nd
     if pct <= 0:
         return np.zeros(len(keys), dtype=bool)
     top = np.isfinite(eval_values) & (eval_values >= top_threshold(eval_values, pct))
-    return np.isin(keys, np.unique(keys[top]))
+    return _rows_with(keys, keys[top])
+
+
+def decoy_mask(heldout: np.ndarray, keys: np.ndarray, seed: int, ratio: int = DECOY_RATIO) -> np.ndarray:
+    """Rows of the ordinary cells unavailable to training alongside the held-out ones: a
+    seeded draw of ``ratio`` keys per held-out key (at most half the ordinary keys)."""
+    held = set(keys[heldout].tolist())
+    if not held:
+        return np.zeros(len(keys), dtype=bool)
+    ordinary = np.array(sorted(set(keys.tolist()) - held), dtype=object)  # sorted: independent of row order
+    n = min(ratio * len(held), len(ordinary) // 2)
+    rng = np.random.default_rng([seed, _DECOY_STREAM])
+    return _rows_with(keys, rng.choice(ordinary, size=n, replace=False))
 
 
 def visible_mask(heldout: np.ndarray, keys: np.ndarray, label_values: np.ndarray,
                  train_fraction: float, seed: int) -> np.ndarray:
-    """Rows training may see: labelled, not held out, in the seeded key subsample."""
+    """Rows training may see: labelled, not held out (``heldout``: every unavailable row,
+    decoys included), in the seeded key subsample."""
     ok = ~heldout & np.isfinite(label_values)
     if train_fraction >= 1.0:
         return ok
@@ -69,7 +93,13 @@ def visible_mask(heldout: np.ndarray, keys: np.ndarray, label_values: np.ndarray
     rng = np.random.default_rng([seed, _SUBSAMPLE_STREAM])
     n_keep = max(1, int(round(train_fraction * len(candidates))))
     kept = rng.choice(candidates, size=n_keep, replace=False)
-    return ok & np.isin(keys, kept)
+    return ok & _rows_with(keys, kept)
+
+
+def _rows_with(keys: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """``np.isin(keys, chosen)`` through a hash set (object keys: numpy's isin compares pairwise)."""
+    chosen = set(chosen.tolist())
+    return np.fromiter((k in chosen for k in keys.tolist()), dtype=bool, count=len(keys))
 
 
 def label_noise(n_rows: int, sigma: float, seed: int) -> np.ndarray:

@@ -526,22 +526,13 @@ class GraphVAE(nn.Module):
 
 
 # ============================================================================ complexity
-def complexity_of(bench: common.BenchmarkConfig, archs: Sequence[ArchGraph], name: str = "params") -> np.ndarray:
+def complexity_of(oracle, archs: Sequence[ArchGraph], name: str = "params") -> np.ndarray:
     """Cost of each cell (``params`` or ``flops`` column of the benchmark; NaN where absent).
 
-    A cost is a function of the cell, not an accuracy: this reads that one column and hands
-    out nothing else of the table.
+    A cost is a function of the cell, not an accuracy: the oracle hands it out free
+    (:meth:`trainables.oracle.Oracle.cost`) and nothing else of the table.
     """
-    from trainables.spaces import load_table
-
-    table = load_table(bench.space, bench.data_dir)
-    col = table.extras.get(name)
-    if col is None:
-        return np.full(len(archs), np.nan)
-    rows = table.rows(archs)
-    out = np.full(len(archs), np.nan)
-    out[rows >= 0] = col[rows[rows >= 0]]
-    return out
+    return oracle.cost(archs, name)
 
 
 # ============================================================================ training run
@@ -574,7 +565,7 @@ class _Run:
         labels, adj = self.codec.to_arrays(self.archs)
         self.labels = torch.from_numpy(labels).to(self.device)
         self.adj = torch.from_numpy(adj).to(self.device)
-        cm = complexity_of(trial.config, self.archs, cfg.complexity)
+        cm = complexity_of(trial.oracle, self.archs, cfg.complexity)
         self.cmplx_norm = _standardise(cm)
         self.cmplx = torch.as_tensor((cm - self.cmplx_norm[0]) / self.cmplx_norm[1], dtype=torch.float32,
                                      device=self.device)

@@ -5,8 +5,9 @@ Two objects are opened together from one benchmark table:
 * :class:`Oracle` — what **training** code gets. It answers ``query(archs)`` with (possibly
   noisy) labels of one named field, counts every distinct cell it is asked about, refuses
   queries past its budget, and answers NaN for anything training may not see (held-out top
-  cells, cells outside the subsample, cells not in the benchmark). It never hands out the
-  table.
+  cells and the ordinary cells made unavailable with them, cells outside the subsample, cells
+  not in the benchmark). It holds no table, only what training may learn (docs/DESIGN.md,
+  "Held-out privacy").
 * :class:`Evaluator` — what the **statistics** at the end of a trial get: clean values of any
   field, without spending budget, plus the held-out set and the top-k thresholds.
 
@@ -19,9 +20,15 @@ from typing import Hashable, Iterable, Sequence
 import numpy as np
 
 from trainables.arch import ArchGraph
-from trainables.degrade import Degradation, heldout_mask, label_noise, top_threshold, visible_mask
+from trainables.degrade import (Degradation, decoy_mask, heldout_mask, label_noise, top_threshold,
+                                visible_mask)
 from trainables.spaces.base import BenchmarkTable, SearchSpace
 from trainables import stats as _stats
+
+
+COSTS = ("params", "flops", "latency")
+"""Extras of a table that are costs (facts of a cell known without training it): the oracle
+hands them out free; any other extra (an index, a zero-cost proxy) stays with the evaluator."""
 
 
 class BudgetExceeded(RuntimeError):
@@ -34,20 +41,26 @@ class Oracle:
     Lifecycle: opened once per trial by :func:`open_benchmark`; ``query`` may be called any
     number of times; ``queries`` only grows; ``state_dict``/``load_state_dict`` carry the
     count across a checkpoint so a resumed trial is charged exactly once per cell.
+
+    It holds no table: only the (possibly noisy) labels of the cells training may label, the
+    genotypes of its training pool and the cells' costs. Whatever training reads from it —
+    answers, the pool, even its private attributes — cannot tell a held-out cell from one of
+    the ordinary cells made unavailable with it (:data:`trainables.degrade.DECOY_RATIO`).
     """
 
-    __slots__ = ("__table", "__labels", "__visible", "__charged", "__seen", "space", "field", "budget")
+    __slots__ = ("_labels", "_keys", "_pool", "_costs", "_charged", "_seen", "space", "field", "budget")
 
-    def __init__(self, table: BenchmarkTable, field: str, labels: np.ndarray, visible: np.ndarray,
-                 budget: int | None) -> None:
+    def __init__(self, space: SearchSpace, field: str, labels: dict[Hashable, float], keys: dict[Hashable, str],
+                 pool: np.ndarray, costs: dict[str, dict[Hashable, float]], budget: int | None) -> None:
         if budget is not None and budget < 0:
             raise ValueError(f"query budget must be >= 0, got {budget}")
-        self.__table = table
-        self.__labels = labels
-        self.__visible = visible
-        self.__charged: set[Hashable] = set()
-        self.__seen: set[str] = set()
-        self.space: SearchSpace = table.space
+        self._labels = labels  # cell → label, for the cells training may label (the pool)
+        self._keys = keys  # cell → canonical key, same cells
+        self._pool = pool  # (P, D) genotypes of the pool, in table order
+        self._costs = costs  # cost name → cell → value, every cell of the table (public facts of a cell)
+        self._charged: set[Hashable] = set()
+        self._seen: set[str] = set()
+        self.space: SearchSpace = space
         self.field: str = field
         self.budget: int | None = budget
 
@@ -55,7 +68,7 @@ class Oracle:
     @property
     def queries(self) -> int:
         """Distinct cells asked about so far (each charged once)."""
-        return len(self.__charged)
+        return len(self._charged)
 
     @property
     def remaining(self) -> int | None:
@@ -63,27 +76,27 @@ class Oracle:
 
     def seen_keys(self) -> frozenset[str]:
         """Keys of every architecture training has been shown (queried or listed)."""
-        return frozenset(self.__seen)
+        return frozenset(self._seen)
 
     # ---------------------------------------------------------------- access
     def query(self, archs: Sequence[ArchGraph]) -> np.ndarray:
-        """Labels of ``archs`` (percent); NaN where invalid, unknown or hidden from training.
+        """Labels of ``archs`` (percent); NaN where invalid, unknown or unavailable to training.
 
-        Each distinct valid cell is charged once per oracle (asking again is free). Raises
+        Each distinct valid cell is charged once per oracle (asking again is free), whatever
+        the answer: an unavailable cell costs what any cell costs. Raises
         :class:`BudgetExceeded` — charging nothing — if the new cells exceed the budget.
         """
-        cells = self.__table.cells(archs)
-        new = {c for c in cells if c is not None and c not in self.__charged}
+        cells = _cells(self.space, archs)
+        new = {c for c in cells if c is not None and c not in self._charged}
         if self.budget is not None and self.queries + len(new) > self.budget:
             raise BudgetExceeded(f"{len(new)} new cell(s) would exceed the query budget of {self.budget} "
                                  f"({self.queries} spent)")
-        self.__charged |= new
-        rows = self.__table.rows_of_cells(cells)
+        self._charged |= new
         out = np.full(len(archs), np.nan)
-        ok = rows >= 0
-        ok[ok] = self.__visible[rows[ok]]
-        out[ok] = self.__labels[rows[ok]]
-        self.__seen.update(str(k) for k in self.__table.keys[rows[ok]])
+        for i, c in enumerate(cells):
+            if c is not None and c in self._labels:
+                out[i] = self._labels[c]
+                self._seen.add(self._keys[c])
         return out
 
     def training_archs(self) -> list[ArchGraph]:
@@ -91,17 +104,33 @@ class Oracle:
 
         Labels for them cost one query each, through :meth:`query`.
         """
-        rows = np.nonzero(self.__visible)[0]
-        self.__seen.update(str(k) for k in self.__table.keys[rows])
-        return [self.__table.arch(r) for r in rows]
+        archs = [self.space.decode(g) for g in self._pool]
+        self._seen.update(self._keys[c] for c in _cells(self.space, archs) if c is not None)
+        return archs
+
+    def cost(self, archs: Sequence[ArchGraph], name: str = "params") -> np.ndarray:
+        """A cost column of the benchmark (``params``, ``flops``; NaN where absent), free: a
+        cost is a fact of the cell, known without training it, for any cell."""
+        column = self._costs.get(name, {})
+        return np.array([column.get(c, np.nan) if c is not None else np.nan for c in _cells(self.space, archs)])
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
-        return {"charged": sorted(self.__charged, key=str), "seen": sorted(self.__seen)}
+        return {"charged": sorted(self._charged, key=str), "seen": sorted(self._seen)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.__charged = set(state["charged"])
-        self.__seen = set(state["seen"])
+        self._charged = set(state["charged"])
+        self._seen = set(state["seen"])
+
+
+def _cells(space: SearchSpace, archs: Sequence[ArchGraph]) -> list[Hashable | None]:
+    out: list[Hashable | None] = []
+    for a in archs:
+        try:
+            out.append(space.cell_id(a))
+        except ValueError:
+            out.append(None)
+    return out
 
 
 class Evaluator:
@@ -183,6 +212,13 @@ def open_benchmark(table: BenchmarkTable, label_field: str, eval_field: str, *,
     labels_clean = table.column(label_field)
     eval_values = table.column(eval_field)
     heldout = heldout_mask(eval_values, table.keys, degradation.holdout_top_pct)
-    visible = visible_mask(heldout, table.keys, labels_clean, degradation.train_fraction, seed)
+    unavailable = heldout | decoy_mask(heldout, table.keys, seed)
+    visible = visible_mask(unavailable, table.keys, labels_clean, degradation.train_fraction, seed)
     labels = labels_clean + label_noise(len(table), degradation.label_noise, seed)
-    return Oracle(table, label_field, labels, visible, budget), Evaluator(table, eval_field, heldout)
+    cells = table.cell_rows()
+    pool = {c: r for c, r in cells.items() if visible[r]}
+    oracle = Oracle(table.space, label_field, {c: float(labels[r]) for c, r in pool.items()},
+                    {c: str(table.keys[r]) for c, r in pool.items()}, table.genotypes[visible],
+                    {name: {c: float(col[r]) for c, r in cells.items()} for name, col in table.extras.items()
+                     if name in COSTS}, budget)
+    return oracle, Evaluator(table, eval_field, heldout)

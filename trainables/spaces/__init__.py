@@ -5,8 +5,12 @@
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import weakref
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from trainables.spaces.base import BenchmarkTable, Field, SearchSpace
 
@@ -85,8 +89,36 @@ def _load(name: str, path: str | None) -> BenchmarkTable:
     raise ValueError(f"unknown search space {name!r}; expected one of {', '.join(SPACES)}")
 
 
+_TRAINING: contextvars.ContextVar[Callable[[], object] | None] = contextvars.ContextVar("gnas_training", default=None)
+
+
+@contextlib.contextmanager
+def _unsealed():
+    """Loads by the library itself (opening a trial) while a trial trains in this thread."""
+    token = _TRAINING.set(None)
+    try:
+        yield
+    finally:
+        _TRAINING.reset(token)
+
+
+def seal_while(trial: object) -> None:
+    """From now until ``trial`` finishes or is gone, :func:`load_table` refuses in this thread
+    (and Ray runs each trial in its own thread): training code gets the oracle, never a table
+    (docs/DESIGN.md, "Held-out privacy")."""
+    _TRAINING.set(weakref.ref(trial))
+
+
+def unseal() -> None:
+    _TRAINING.set(None)
+
+
 def load_table(name: str, data: str | Path | None = None) -> BenchmarkTable:
-    """The benchmark table of ``name`` (cached per process)."""
+    """The benchmark table of ``name`` (cached per process). Refused while a trial trains."""
+    ref = _TRAINING.get()
+    if ref is not None and ref() is not None:
+        raise PermissionError("training code may not load a benchmark table; it learns labels through its "
+                              "oracle (docs/DESIGN.md, 'Held-out privacy')")
     if name not in SPACES:
         raise ValueError(f"unknown search space {name!r}; expected one of {', '.join(SPACES)}")
     p = table_path(name, data)

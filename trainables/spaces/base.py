@@ -212,6 +212,10 @@ class BenchmarkTable:
                 out.append(None)
         return out
 
+    def cell_rows(self) -> dict[Hashable, int]:
+        """Cell id → the row that answers for it (a fresh copy)."""
+        return dict(self._row_of)
+
     def rows_of_cells(self, cells: Sequence[Hashable | None]) -> np.ndarray:
         get = self._row_of.get
         return np.fromiter((-1 if c is None else get(c, -1) for c in cells), dtype=np.int64, count=len(cells))
