@@ -87,6 +87,7 @@ class StudyProgress:
         self.errored = 0
         self.running = 0
         self.best: float | None = None
+        self.first_running: float | None = None  # when this run's first trial started (the ETA's clock)
         self._finished: set[str] = set()  # trial ids counted (a trial reports once)
         self._bar: Any = None
         self._last_line = -math.inf  # when the last plain line was printed
@@ -116,6 +117,8 @@ class StudyProgress:
     # ---------------------------------------------------------------- trial events
     def running_now(self, n: int) -> None:
         """``n`` trials of the current part are running."""
+        if n and self.first_running is None:
+            self.first_running = self.now()
         if n != self.running:
             self.running = n
             self._draw()
@@ -141,12 +144,15 @@ class StudyProgress:
         return self.done + self.errored
 
     def eta(self) -> float | None:
-        """Seconds left at this run's pace so far (``None`` before the first trial ends)."""
+        """Seconds left at this run's pace so far (``None`` before the first trial ends): the
+        time since the first trial started per trial finished in this run — Ray's start-up
+        is not a trial's cost."""
         counted = len(self._finished)  # trials finished in this run (not the resumed ones)
         left = self.total - self.finished
         if counted == 0 or left <= 0:
             return None if left > 0 else 0.0
-        return (self.now() - self.started) / counted * left
+        since = self.first_running if self.first_running is not None else self.started
+        return (self.now() - since) / counted * left
 
     def fields(self) -> dict[str, str]:
         eta = self.eta()

@@ -229,14 +229,14 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     else:
         rep.table("importances", pd.DataFrame({"param": list(imp), "importance": list(imp.values())}))
         fig = plots.bars(list(imp), list(imp.values()), xlabel=f"importance for {metric} (fraction of variance)",
-                         title=f"{st['trainable']}: which knobs matter ({len(means)} configs)")
+                         title=f"{plots.method_name(st['trainable'])}: which knobs matter ({len(means)} searched configs)")
         rep.add(f"![importances]({rep.figure('importances', fig)})", "",
                 *kit.markdown_table(["param", "importance"], [[k, f"{v:.3f}"] for k, v in imp.items()]), "")
     if st["objective"] == "multi":
         mask = pareto_mask(means[st["metrics"]].to_numpy(), st["modes"])
         fig = plots.pareto(means, means[mask], x=st["metrics"][1], y=metric, xlabel="benchmark queries spent",
                            ylabel="generated archs in the validation top 5 % (%)", y_scale=100.0,
-                           title=f"{st['trainable']}: top-5 % share vs queries (search configs)")
+                           title=f"{plots.method_name(st['trainable'])}: top-5 % share vs queries spent (searched configs)")
         rep.add("## Pareto front", "", f"![pareto]({rep.figure('pareto', fig)})", "")
     if reseed.empty:
         rep.add("## Re-seeded winners", "", "Not run yet.")

@@ -67,6 +67,10 @@ KINDS = {
                          invert_x=True),
 }
 
+# Figure titles, in words (the kinds' names are slugs).
+TITLES = {"label_noise": "Noisy training labels", "train_fraction": "Fewer architectures visible to training",
+          "holdout_top": "Top architectures held out of training",
+          "low_fidelity": "Training labels from shorter training runs"}
 METRICS = ("top5_pct", "acc_best", "novelty", "heldout_hit_pct", "acc_mean", "uniqueness", "validity", "queries")
 PANELS = [
     plots.Panel("top5_pct", "top-5 % share", "generated archs in the top 5 % (%)", 100.0),
@@ -241,13 +245,9 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     rep.table("references", ref_summary)
     for kind in st["kinds"]:
         k = KINDS[kind]
-        panels = [p for p in PANELS if p.metric != "heldout_hit_pct" or kind == "holdout_top"]
-        fig = plots.curves(summary[summary["kind"] == kind], panels, x="level", xlabel=k.xlabel,
-                           title=f"{s.study}: {kind.replace('_', ' ')} (mean, 95 % CI over seeds)",
-                           references=ref_summary, invert_x=k.invert_x,
-                           log_x=kind in ("label_noise", "train_fraction"))
-        path = rep.figure(f"degradation_{kind}", fig)
-        rep.add(f"## {kind.replace('_', ' ')}", "", f"![{kind}]({path})", "")
+        panels = panels_of(kind)
+        path = rep.figure(f"degradation_{kind}", figure(kind, summary, ref_summary, st))
+        rep.add(f"## {TITLES[kind]} (`{kind}`)", "", f"![{kind}]({path})", "")
         rows = []
         sub = summary[summary["kind"] == kind]
         for (level, method), g in sub.groupby(["level", "method"], sort=True):
@@ -264,6 +264,20 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     rep.add(*kit.markdown_table(["method", "seeds", "queries", *(p.title for p in PANELS[:3])], rows), "")
     _comparisons(rep, data, st)
     _cost(rep, frame)
+
+
+def panels_of(kind: str) -> list[plots.Panel]:
+    """The figure's panels: the held-out hit share only where the top is held out."""
+    return [p for p in PANELS if p.metric != "heldout_hit_pct" or kind == "holdout_top"]
+
+
+def figure(kind: str, summary, references, settings: dict[str, Any]):
+    """One kind's figure from the report's tables (``summary``, ``references``) and settings."""
+    k = KINDS[kind]
+    where = f"{plots.space_name(settings['space'])}, {settings['eval_field'].split('/')[0]}"
+    return plots.curves(summary[summary["kind"] == kind], panels_of(kind), x="level", xlabel=k.xlabel,
+                        title=f"{TITLES[kind]}: generated architectures on {where}", references=references,
+                        invert_x=k.invert_x, log_x=kind in ("label_noise", "train_fraction", "holdout_top"))
 
 
 def _comparisons(rep: kit.Report, data, st: dict[str, Any]) -> None:

@@ -223,10 +223,7 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     tau, tau_rows = task_correlation(across or st["space"], st.get("data_dir"), targets)
     rep.table("task_correlation", tau_rows)
     names = list(targets)
-    fig = plots.heatmap(tau, np.full_like(tau, np.nan), np.full_like(tau, np.nan), names, names,
-                        title="How related are the tasks? Kendall τ of the datasets' accuracies",
-                        xlabel="dataset", ylabel="dataset", cbar="Kendall τ", digits=2, cmap="magma",
-                        vmin=-1.0, vmax=1.0)
+    fig = tau_figure(tau, names)
     rep.add("## Task relatedness (context)", "", f"![task correlation]({rep.figure('task_correlation', fig)})", "")
     if frame.empty:
         rep.add("No finished trials in the store yet.")
@@ -242,19 +239,43 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
         mine = [x for x in sources if x in trained_on]
         sub = summary[(summary["method"] == method) & (summary["metric"] == "top5_pct")]
         cell = {(r["source"], r["target"]): r for _, r in sub.iterrows()}
-        grids = {k: np.array([[cell[(a, b)][k] if (a, b) in cell else np.nan for b in names] for a in mine])
-                 for k in ("mean", "lo", "hi")}
-        diag = {i: names.index(a) for i, a in enumerate(mine) if a in names}
-        fig = plots.heatmap(grids["mean"], grids["lo"], grids["hi"], mine, names, scale=100.0,
-                            title=f"{method}: top-5 % share on B when trained on A (mean [95 % CI])",
-                            xlabel="scored on dataset B", ylabel="trained on dataset A",
-                            cbar="generated archs in B's top 5 % (%)", diagonal=diag, vmin=0.0)
+        fig = transfer_figure(method, summary, mine, names)
         rep.add(f"## {method}", "", f"![{method}]({rep.figure(f'transfer_{method}', fig)})", "")
         rows = [[a, *(kit.fmt_ci(cell[(a, b)], 100.0, 1) if (a, b) in cell else "—" for b in names)] for a in mine]
         rep.add("Top-5 % share on B (%), rows: trained on A; the diagonal is in-dataset.", "",
                 *kit.markdown_table(["A \\ B", *names], rows), "")
         rep.add(*_transfer_gap(data, method, mine, names), "")
     _comparisons(rep, data, sources, names)
+
+
+def tau_figure(tau: np.ndarray, names: list[str]):
+    """Kendall τ between the targets' accuracies; colours span the τ values there are (they
+    sit close together), not τ's whole [-1, 1]."""
+    labels = [plots.space_name(n) for n in names]
+    low = float(np.floor(np.nanmin(tau) * 20) / 20) if np.isfinite(tau).any() else -1.0
+    nan = np.full_like(tau, np.nan)
+    return plots.heatmap(tau, nan, nan, labels, labels, digits=2, cmap="magma", vmin=low, vmax=1.0,
+                         title="How related are the tasks? Kendall τ between the datasets' accuracies",
+                         xlabel="dataset", ylabel="dataset", cbar=f"Kendall τ (colours span {low:.2f} to 1)")
+
+
+def transfer_figure(method: str, summary, sources: list[str], names: list[str]):
+    """``method``'s top-5 % share on each target B (columns) when trained on each source A
+    (rows), from the report's summary table; every method's map on one colour scale."""
+    top5 = summary[summary["metric"] == "top5_pct"]
+    top = float(np.nanmax(top5["mean"])) * 100.0 if len(top5) else None
+    sub = top5[top5["method"] == method]
+    cell = {(r["source"], r["target"]): r for _, r in sub.iterrows()}
+    grids = {k: np.array([[cell[(a, b)][k] if (a, b) in cell else np.nan for b in names] for a in sources])
+             for k in ("mean", "lo", "hi")}
+    diag = {i: names.index(a) for i, a in enumerate(sources) if a in names}
+    outlined = "; outlined: in-dataset" if diag else ""
+    return plots.heatmap(grids["mean"], grids["lo"], grids["hi"], [plots.space_name(a) for a in sources],
+                         [plots.space_name(b) for b in names], scale=100.0, diagonal=diag, vmin=0.0, vmax=top,
+                         title=f"{plots.method_name(method)}: top-5 % share on B when trained on A\n"
+                               f"(mean [95 % CI] over {plots.seeds_label(sub['n'])}{outlined})",
+                         xlabel="scored on dataset B", ylabel="trained on dataset A",
+                         cbar="generated architectures\nin B's top 5 % (%)")
 
 
 def _transfer_gap(data, method: str, sources: list[str], names: list[str]) -> list[str]:

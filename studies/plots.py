@@ -1,8 +1,10 @@
 """The studies' figures (matplotlib, Agg): curves with CI bands, heatmaps, Pareto fronts.
 
-Every function takes the tidy summary a study wrote to its tables (``mean``/``lo``/``hi`` per
-group, see :func:`studies.kit.summarise`) and returns a ``Figure``; the caller saves
-it (:meth:`studies.kit.Report.figure`). Units go in the axis labels.
+Every function takes the tidy summary a study wrote to its tables (``mean``/``lo``/``hi``/``n``
+per group, see :func:`studies.kit.summarise`) and returns a ``Figure``; the caller saves it
+(:meth:`studies.kit.Report.figure`). Figures are meant for a paper: titles in words, methods
+and benchmarks by their human names (:func:`method_name`, :func:`space_name`), units in the
+axis labels, and the legend says how many seeds each line has and what its band is.
 """
 from __future__ import annotations
 
@@ -14,6 +16,41 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
+
+METHOD_NAMES = {
+    "gnn2gnn": "GNN2GNN",
+    "graphpnas": "GraphPNAS",
+    "graphvae": "graph VAE",
+    "ghn": "GHN",
+    "random_search": "random search",
+    "regularized_evolution": "regularized evolution",
+    "uniform": "uniform sampling",
+    "marginals": "product of marginals",
+}
+SPACE_NAMES = {"nb201": "NAS-Bench-201", "nb101": "NAS-Bench-101", "nbgraph": "NAS-Bench-Graph",
+               "enas6": "ENAS-6"}
+BAND = "bands: 95 % CI of the mean over seeds"
+
+
+def method_name(method: str) -> str:
+    """``random_search`` → ``random search`` (unknown names: underscores become spaces)."""
+    return METHOD_NAMES.get(method, method.replace("_", " "))
+
+
+def space_name(space: str) -> str:
+    """``nb201`` → ``NAS-Bench-201``; ``nb201:cifar10`` → ``NAS-Bench-201 cifar10``."""
+    head, _, rest = space.partition(":")
+    name = SPACE_NAMES.get(head, head)
+    return f"{name} {rest}" if rest else name
+
+
+def seeds_label(n: Sequence[float]) -> str:
+    """``3 seeds`` (or ``2–3 seeds`` when the points differ)."""
+    values = sorted({int(v) for v in n if np.isfinite(v)})
+    if not values:
+        return "no seeds"
+    span = f"{values[0]}" if len(values) == 1 else f"{values[0]}–{values[-1]}"
+    return f"{span} seed{'s' if values[-1] != 1 else ''}"
 
 
 def _pyplot():
@@ -37,19 +74,26 @@ class Panel:
 
 
 def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: str, title: str,
-           references: "pd.DataFrame | None" = None, invert_x: bool = False, log_x: bool = False) -> "Figure":
-    """One panel per metric; x = ``summary[x]``, one line per ``method`` with its CI band.
+           references: "pd.DataFrame | None" = None, invert_x: bool = False, log_x: bool = False,
+           reference_label: str = "clean data") -> "Figure":
+    """One panel per metric, side by side (two rows of two for four); x = ``summary[x]``, one
+    line per ``method`` with its CI band.
 
-    ``references`` (rows with ``method``, ``metric``, ``mean``, ``lo``, ``hi``) are drawn as
-    dashed horizontal lines with their bands — baselines that do not depend on x.
+    ``references`` (rows with ``method``, ``metric``, ``mean``, ``lo``, ``hi``, ``n``) are
+    baselines that do not depend on x: a dashed line at their mean and, so that their
+    intervals do not cover the methods' bands, their 95 % CI as a bar just right of the panel.
     """
+    import matplotlib.transforms as mtransforms
+
     plt = _pyplot()
-    cols = min(len(panels), 2)
+    cols = len(panels) if len(panels) <= 3 else 2
     rows = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 0.6, 3.5 * rows + 1.3), squeeze=False,
+                             layout="constrained")
     methods = sorted(summary["method"].unique()) if not summary.empty else []
     ref_methods = sorted(references["method"].unique()) if references is not None and not references.empty else []
     colours = {m: f"C{i}" for i, m in enumerate([*methods, *ref_methods])}
+    handles: dict[str, object] = {}
     for ax, panel in zip(axes.flat, panels):
         data = summary[summary["metric"] == panel.metric]
         for m in methods:
@@ -57,22 +101,30 @@ def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: 
             if d.empty:
                 continue
             xs = d[x].to_numpy(dtype=float)
-            ax.plot(xs, d["mean"] * panel.scale, marker="o", color=colours[m], label=m)
+            label = f"{method_name(m)} ({seeds_label(d['n'])})" if "n" in d else method_name(m)
+            (line,) = ax.plot(xs, d["mean"] * panel.scale, marker="o", color=colours[m], label=label, zorder=3)
+            handles.setdefault(label, line)
             ok = np.isfinite(d["lo"].to_numpy(dtype=float))
             if ok.any():
                 ax.fill_between(xs[ok], d["lo"][ok] * panel.scale, d["hi"][ok] * panel.scale,
-                                color=colours[m], alpha=0.2, linewidth=0)
+                                color=colours[m], alpha=0.2, linewidth=0, zorder=2)
         if references is not None and panel.references:
-            for m in ref_methods:
+            beside = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
+            for i, m in enumerate(ref_methods):
                 r = references[(references["method"] == m) & (references["metric"] == panel.metric)]
                 if r.empty:
                     continue
                 r = r.iloc[0]
-                ax.axhline(r["mean"] * panel.scale, color=colours[m], linestyle="--", linewidth=1.2,
-                           label=f"{m} (clean)")
+                n = f", {seeds_label([r['n']])}" if "n" in r else ""
+                label = f"{method_name(m)} ({reference_label}{n})"
+                line = ax.axhline(r["mean"] * panel.scale, color=colours[m], linestyle="--", linewidth=1.1,
+                                  alpha=0.9, label=label, zorder=1)
+                handles.setdefault(label, line)
                 if np.isfinite(r["lo"]):
-                    ax.axhspan(r["lo"] * panel.scale, r["hi"] * panel.scale, color=colours[m], alpha=0.06,
-                               linewidth=0)
+                    ax.errorbar([1.025 + 0.03 * i], [r["mean"] * panel.scale],
+                                yerr=[[(r["mean"] - r["lo"]) * panel.scale], [(r["hi"] - r["mean"]) * panel.scale]],
+                                transform=beside, color=colours[m], capsize=2.5, marker="_", linewidth=1.2,
+                                clip_on=False)
         ax.set_title(panel.title, fontsize=10)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(panel.ylabel)
@@ -85,14 +137,19 @@ def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: 
             ax.margins(x=0.06)
         if invert_x:
             ax.invert_xaxis()
+        if panel.scale == 100.0:  # a share in percent: no axis beyond [0, 100]
+            low, high = ax.get_ylim()
+            ax.set_ylim(max(low, -1.0), min(high, 101.0))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=9, frameon=False)
+        note = f"lines: mean over seeds; {BAND}"
+        if ref_methods:
+            note += "; dashed: references (their CI: bars right of each panel)"
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(len(handles), 3),
+                   fontsize=9, frameon=False, title=note, title_fontsize=8.5)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.08 if rows == 1 else 0.05, 1, 0.95))
     return fig
 
 
@@ -101,38 +158,47 @@ def heatmap(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: Sequence[str
             diagonal: Mapping[int, int] | None = None, cmap: str = "viridis",
             vmin: float | None = None, vmax: float | None = None) -> "Figure":
     """A matrix of ``mean`` with ``[lo, hi]`` written in each cell; ``diagonal`` maps a row to
-    the column that is its in-dataset reference (outlined)."""
+    the column that is its in-dataset reference (outlined). ``vmin``/``vmax`` are in displayed
+    units: give every heatmap of one study the same ones, so one colour means one value."""
     plt = _pyplot()
     m = np.asarray(mean, dtype=float) * scale
-    fig, ax = plt.subplots(figsize=(1.25 * len(cols) + 2.8, 0.75 * len(rows) + 2.2))
+    height = max(3.4, 0.8 * len(rows) + 2.4)  # a one-row map still has room for its colourbar's label
+    fig, ax = plt.subplots(figsize=(1.5 * len(cols) + 3.2, height), layout="constrained")
     im = ax.imshow(m, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
-    ax.set_xticks(range(len(cols)), labels=cols, rotation=35, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), labels=rows, fontsize=8)
+    ax.set_xticks(range(len(cols)), labels=cols, rotation=25, ha="right", fontsize=9)
+    ax.set_yticks(range(len(rows)), labels=rows, fontsize=9)
+    colormap = im.get_cmap()
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
             if not np.isfinite(m[i, j]):
-                ax.text(j, i, "—", ha="center", va="center", fontsize=7)
+                ax.text(j, i, "—", ha="center", va="center", fontsize=9)
                 continue
             text = f"{m[i, j]:.{digits}f}"
             if np.isfinite(lo[i, j]) and np.isfinite(hi[i, j]):
                 text += f"\n[{lo[i, j] * scale:.{digits}f}, {hi[i, j] * scale:.{digits}f}]"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                    color="black" if im.norm(m[i, j]) > 0.6 else "white")  # readable on both ends
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    color=_ink(colormap(im.norm(m[i, j]))))
     for i, j in (diagonal or {}).items():
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
-    fig.colorbar(im, ax=ax, label=cbar, shrink=0.85)
+    bar = fig.colorbar(im, ax=ax, shrink=0.9)
+    bar.set_label(cbar, fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
     return fig
+
+
+def _ink(rgba: Sequence[float]) -> str:
+    """Black or white, whichever reads better on the colour ``rgba`` (its relative luminance)."""
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3])
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.25 else "white"
 
 
 def pareto(points: "pd.DataFrame", front: "pd.DataFrame", *, x: str, y: str, xlabel: str, ylabel: str,
            title: str, x_scale: float = 1.0, y_scale: float = 1.0) -> "Figure":
     """All trials (grey) and the non-dominated ones (connected, with CI bars when present)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     ax.scatter(points[x] * x_scale, points[y] * y_scale, s=14, color="0.65", label="searched configs (mean over seeds)")
     f = front.sort_values(x)
     yerr = None
@@ -140,13 +206,12 @@ def pareto(points: "pd.DataFrame", front: "pd.DataFrame", *, x: str, y: str, xla
         yerr = np.vstack([(f[y] - f["lo"]) * y_scale, (f["hi"] - f[y]) * y_scale])
         yerr = np.where(np.isfinite(yerr), yerr, 0.0)
     ax.errorbar(f[x] * x_scale, f[y] * y_scale, yerr=yerr, color="C3", marker="o", capsize=3,
-                label="Pareto front" + (" (95 % CI)" if yerr is not None else ""))
+                label="Pareto front" + (" (bars: 95 % CI over seeds)" if yerr is not None else ""))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
 
@@ -154,10 +219,9 @@ def bars(names: Sequence[str], values: Sequence[float], *, xlabel: str, title: s
     """Horizontal bars, largest on top (parameter importances)."""
     plt = _pyplot()
     order = np.argsort(values)
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(names) + 1.6))
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(names) + 1.6), layout="constrained")
     ax.barh([names[i] for i in order], [values[i] for i in order], color="C0")
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
     return fig

@@ -119,3 +119,14 @@ def test_progress_callback_pickles_without_its_view():
     assert restored.progress is None  # Tune's experiment state holds no stream
     restored.attach(progress)
     assert restored.progress is progress
+
+
+def test_eta_counts_from_the_first_trial_start_not_from_ray_start_up():
+    progress, now = study(io.StringIO())
+    progress.start_part("part", 4)
+    now.t += 30  # Ray starting, actors importing
+    progress.running_now(2)
+    now.t += 10
+    progress.trial_finished("a", "TERMINATED", {})
+    progress.trial_finished("b", "TERMINATED", {})
+    assert progress.eta() == 10.0  # 2 trials in the 10 s since the first started, 2 left
