@@ -763,7 +763,8 @@ class _Search:
             "queries": self.trial.oracle.queries,
             "best_found_reward": float(self.labels[best]) if best is not None else float("nan"),
             "best_found_acc": float(trace.curve(self.trial.evaluator, [q])[0]),
-            "elite_mean_reward": float(np.mean(self.elite()[1])) if q else float("nan"),
+            # no elite while every label so far is NaN (held-out cells answer NaN)
+            "elite_mean_reward": float(np.mean(elite)) if (elite := self.elite()[1]).size else float("nan"),
             "gen/sampled": self.counters["sampled"],
             "gen/invalid": self.counters["invalid"],
             "gen/repeat": self.counters["repeat"],
