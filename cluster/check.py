@@ -13,14 +13,17 @@ Needs no cloud, no network and no credentials. For each cluster-launcher config
   ``onHostMaintenance: TERMINATE`` and a driver wait (GCP); an NFS check (on-prem);
 * the studies' storage root (``GNAS_STORE``) is shared storage — ``s3://``, ``gs://`` or an
   absolute path outside node-local places such as ``/tmp`` (on-prem: verified to be NFS);
-* the pip install lines carry exactly ``pyproject.toml``'s requirements, and Docker images
-  pin the same Ray version and one Python version for head and workers;
+* the pip install lines carry every ``pyproject.toml`` requirement at exactly the tested version
+  of ``constraints.txt`` (inside pyproject's range), and Docker images pin that Ray version and
+  one Python version for head and workers;
 * security: the dashboard binds 127.0.0.1, no security-group rule opens a port but SSH to
   the world, Ray token auth is on, ulimit is raised; no credentials in any file.
 
 For the KubeRay manifests (``cluster/kuberay/``): they parse, carry the same Ray version,
 images and pins (``runtime-env.yaml`` and the RayJob's runtime env — accepted by Ray's own
-``RuntimeEnv``), the head runs no trials behind a ClusterIP service and a NetworkPolicy,
+``RuntimeEnv``), the head runs no trials behind a ClusterIP service, every pod they start
+(head, workers, a RayJob's submitter) is selected by a NetworkPolicy of its own file that admits
+named pods only (:func:`exposure_problems`),
 workers have GPUs and scale to zero, W&B's key comes only from a Secret, and the RayJob
 stores to shared storage.
 """
@@ -141,12 +144,30 @@ def storage_problem(root: str | None) -> str | None:
     return None
 
 
+def tested_versions(path: str | Path = REPO / "constraints.txt") -> dict[str, str]:
+    """``{canonical name: version}`` of the tested exact set (``constraints.txt``); empty without it."""
+    from packaging.utils import canonicalize_name
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    pins = {}
+    for line in path.read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep:
+            pins[canonicalize_name(name.split("[")[0])] = version.strip()
+    return pins
+
+
 def pin_problems(requirements: Iterable[str], where: str, ray_image: str | None = None) -> list[str]:
-    """How ``requirements`` differ from pyproject's (``ray_image``: Ray comes from this image)."""
+    """How ``requirements`` differ from what the tests ran with (``ray_image``: Ray comes from
+    this image): every pyproject requirement installed at exactly constraints.txt's version,
+    which must lie in pyproject's range (or, without constraints.txt, exactly pyproject's)."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
     want = pyproject_requirements()
+    tested = tested_versions()
     got = {canonicalize_name(r.name): r for r in map(Requirement, requirements)}
     problems = []
     for name, req in want.items():
@@ -156,9 +177,16 @@ def pin_problems(requirements: Iterable[str], where: str, ray_image: str | None 
                 problems += image_problems(ray_image, where)
             else:
                 problems.append(f"{where}: pyproject's {req} is not installed")
-        elif have.specifier != req.specifier:
-            problems.append(f"{where}: installs {have}, pyproject pins {req}")
-        elif not set(req.extras) <= set(have.extras):
+            continue
+        pinned = [s.version for s in have.specifier if s.operator == "=="]
+        if name not in tested:
+            if have.specifier != req.specifier:
+                problems.append(f"{where}: installs {have}, pyproject pins {req}")
+        elif pinned != [tested[name]]:
+            problems.append(f"{where}: installs {have}, the tested set (constraints.txt) has {name}=={tested[name]}")
+        elif not req.specifier.contains(pinned[0], prereleases=True):
+            problems.append(f"{where}: installs {have}, outside pyproject's {req}")
+        if not set(req.extras) <= set(have.extras):
             problems.append(f"{where}: installs {have} without pyproject's extras {sorted(req.extras)}")
     return problems
 
@@ -178,6 +206,9 @@ def image_problems(image: str, where: str, gpu: bool | None = None) -> list[str]
 
 
 def ray_pin() -> str:
+    """The Ray version the cluster runs: the tested one (constraints.txt), else pyproject's pin."""
+    if (tested := tested_versions().get("ray")) is not None:
+        return tested
     spec = pyproject_requirements()["ray"].specifier
     pins = [s.version for s in spec if s.operator == "=="]
     return pins[0] if pins else str(spec)
@@ -428,12 +459,64 @@ def runtime_env_problems(runtime_env: dict[str, Any], where: str, ray_image: str
     return problems
 
 
+def _pod_templates(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, pod template) of every pod a RayCluster or RayJob document starts."""
+    spec = doc.get("spec", {})
+    if doc.get("kind") == "RayJob":
+        out = [("submitter", spec["submitterPodTemplate"])] if "submitterPodTemplate" in spec else []
+        spec = spec.get("rayClusterSpec", {})
+    else:
+        out = []
+    out.append(("head", spec.get("headGroupSpec", {}).get("template", {})))
+    out += [(f"worker group {g.get('groupName')!r}", g.get("template", {})) for g in spec.get("workerGroupSpecs", [])]
+    return out
+
+
+def _restricting(policy: dict[str, Any]) -> bool:
+    """An ingress NetworkPolicy whose every rule names whom it admits (no rule open to all)."""
+    spec = policy.get("spec", {})
+    if "Ingress" not in spec.get("policyTypes", []):
+        return False
+    for rule in spec.get("ingress", []):
+        peers = rule.get("from") or []
+        if not peers:
+            return False  # a rule without "from" admits every source
+        for peer in peers:
+            ip = peer.get("ipBlock", {}).get("cidr")
+            if ip in ("0.0.0.0/0", "::/0") or not peer:
+                return False
+            if "namespaceSelector" in peer and not peer.get("podSelector", {}).get("matchLabels"):
+                return False  # every pod of the selected namespaces
+            if "podSelector" in peer and not peer["podSelector"].get("matchLabels") and "namespaceSelector" not in peer:
+                return False  # every pod of the namespace
+    return True
+
+
+def exposure_problems(docs: list[dict[str, Any]], where: str) -> list[str]:
+    """Pods of a manifest that no restricting NetworkPolicy of the same manifest selects: their
+    Ray ports (GCS, dashboard / job API, client) would be open to every pod of the cluster."""
+    policies = [d for d in docs if d.get("kind") == "NetworkPolicy" and _restricting(d)]
+    ports = ", ".join(f"{p} {what}" for p, what in RAY_PORTS.items() if p != 8076)
+    problems = []
+    for doc in docs:
+        if doc.get("kind") not in ("RayCluster", "RayJob"):
+            continue
+        for name, pod in _pod_templates(doc):
+            labels = set((pod.get("metadata", {}).get("labels") or {}).items())
+            covered = any(set(p["spec"].get("podSelector", {}).get("matchLabels", {}).items()) <= labels
+                          and p["spec"].get("podSelector", {}).get("matchLabels") for p in policies)
+            if not covered:
+                problems.append(f"{where}: {doc['kind']} {name} pods ({ports}) are open to every pod of the cluster;"
+                                " add a NetworkPolicy that selects their labels and admits only the job's own pods")
+    return problems
+
+
 def kuberay_problems(repo: Path = REPO) -> list[str]:
     problems: list[str] = []
     cluster_docs = load_yaml_docs(repo / RAYCLUSTER)
     job_docs = load_yaml_docs(repo / RAYJOB)
     kinds = {d.get("kind"): d for d in cluster_docs + job_docs}
-    for kind in ("RayCluster", "RayJob", "NetworkPolicy"):
+    for kind in ("RayCluster", "RayJob"):
         if kind not in kinds:
             problems.append(f"cluster/kuberay: no {kind}")
     if problems:
@@ -457,11 +540,8 @@ def kuberay_problems(repo: Path = REPO) -> list[str]:
     if shape(cluster_spec) != shape(job_spec.get("rayClusterSpec", {})):
         problems.append(f"{RAYJOB}: rayClusterSpec differs from {RAYCLUSTER} (images, start parameters or resources)")
 
-    policy = kinds["NetworkPolicy"]["spec"]
-    labels = cluster_spec["headGroupSpec"].get("template", {}).get("metadata", {}).get("labels", {})
-    selected = policy.get("podSelector", {}).get("matchLabels", {})
-    if not selected or not set(selected.items()) <= set(labels.items()) or "Ingress" not in policy.get("policyTypes", []):
-        problems.append(f"{RAYCLUSTER}: the NetworkPolicy must restrict ingress to the cluster's pods")
+    problems += exposure_problems(cluster_docs, RAYCLUSTER)
+    problems += exposure_problems(job_docs, RAYJOB)
 
     image = _containers(cluster_spec["headGroupSpec"]["template"])[0].get("image")
     import yaml

@@ -48,7 +48,7 @@ def test_launcher_config_keeps_the_projects_invariants(path):
 
 
 @pytest.mark.parametrize("path", LAUNCHER)
-def test_setup_installs_exactly_pyprojects_pins(path):
+def test_setup_installs_exactly_the_tested_versions(path):
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
@@ -57,8 +57,10 @@ def test_setup_installs_exactly_pyprojects_pins(path):
     installed = {canonicalize_name(r.name): r for r in map(Requirement, check.pip_requirements(commands))}
     wanted = check.pyproject_requirements()
     assert set(wanted) <= set(installed), f"not installed: {sorted(set(wanted) - set(installed))}"
+    tested = check.tested_versions()
     for name, req in wanted.items():
-        assert installed[name].specifier == req.specifier, f"{path}: {installed[name]} vs pyproject {req}"
+        version = [s.version for s in installed[name].specifier if s.operator == "=="]
+        assert version == [tested[name]] and req.specifier.contains(version[0]), f"{path}: {installed[name]} vs {req}"
         assert set(req.extras) <= set(installed[name].extras)
     assert str(installed["torch"]) == "torch==2.13.0" and str(installed["ray"]) == "ray[default,tune]==2.60.0"
 
@@ -116,8 +118,8 @@ def _replace_in(key, old, new):
      "wait for the NVIDIA driver"),
     ("ray_cluster.yaml", _replace_in("setup_commands", "s3://CHANGE-ME-gnas-bucket/gnas", "/tmp/gnas"), "node-local"),
     ("cluster/onprem.yaml", lambda c: c["setup_commands"].pop(0), "NFS mount"),
-    ("ray_cluster.yaml", _replace_in("setup_commands", '"torch==2.13.0"', '"torch>=2.13"'), "pyproject pins torch==2.13.0"),
-    ("cluster/gcp.yaml", _replace_in("setup_commands", ' "optuna==5.0.0"', ""), "optuna==5.0.0 is not installed"),
+    ("ray_cluster.yaml", _replace_in("setup_commands", '"torch==2.13.0"', '"torch>=2.13"'), "constraints.txt) has torch==2.13.0"),
+    ("cluster/gcp.yaml", _replace_in("setup_commands", ' "optuna==5.0.0"', ""), "optuna<6,>=5.0.0 is not installed"),
     ("ray_cluster.yaml", lambda c: c["docker"].update(worker_image="rayproject/ray:2.59.0-py311-gpu"),
      "has Ray 2.59.0"),
     ("ray_cluster.yaml", lambda c: c["docker"].update(worker_image="rayproject/ray:2.60.0-py312-gpu"),
@@ -140,7 +142,28 @@ def test_kuberay_manifests_parse_and_keep_the_invariants():
     cluster_docs = check.load_yaml_docs(check.RAYCLUSTER)
     job = check.load_yaml_docs(check.RAYJOB)
     assert [d["kind"] for d in cluster_docs] == ["RayCluster", "NetworkPolicy"]
-    assert [d["kind"] for d in job] == ["RayJob"]
+    assert [d["kind"] for d in job] == ["RayJob", "NetworkPolicy"]
+
+
+def test_the_checker_refuses_a_manifest_that_exposes_rays_ports():
+    """The RayJob as shipped before: pods labelled app=gnas-job, no policy selecting them."""
+    job = check.load_yaml_docs(check.RAYJOB)
+    exposed = [d for d in job if d["kind"] != "NetworkPolicy"]
+    problems = check.exposure_problems(exposed, "rayjob.yaml")
+    assert {p.split(" pods ")[0] for p in problems} == {
+        "rayjob.yaml: RayJob submitter", "rayjob.yaml: RayJob head", "rayjob.yaml: RayJob worker group 'gpu'"}
+    assert all("8265 dashboard / job API" in p and "open to every pod" in p for p in problems)
+    policy = copy.deepcopy(next(d for d in job if d["kind"] == "NetworkPolicy"))
+    for opening in ({}, {"from": []}, {"from": [{"namespaceSelector": {}}]},
+                    {"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}, {"from": [{"podSelector": {}}]}):
+        policy["spec"]["ingress"] = [opening]  # a rule that admits everyone is no restriction
+        assert len(check.exposure_problems([*exposed, policy], "rayjob.yaml")) == 3, opening
+    cluster = check.load_yaml_docs(check.RAYCLUSTER)
+    relabelled = copy.deepcopy(cluster)
+    relabelled[0]["spec"]["headGroupSpec"]["template"]["metadata"]["labels"] = {"app": "other"}
+    assert check.exposure_problems(relabelled, "rc") == [
+        p for p in check.exposure_problems(relabelled, "rc") if "RayCluster head" in p] != []
+    assert check.exposure_problems(cluster, "rc") == check.exposure_problems(job, "rj") == []
 
 
 def test_kuberay_carries_the_same_images_and_pins_as_the_launcher_configs():
@@ -176,7 +199,7 @@ def test_kuberay_checker_catches_broken_manifests():
         problems = check.raycluster_spec_problems(spec, "rc")
         assert any(expected in p for p in problems), (expected, problems)
     drift = check.runtime_env_problems({"pip": {"packages": ["torch==2.12.0"]}}, "env", "rayproject/ray:2.60.0-py311")
-    assert "env: installs torch==2.12.0, pyproject pins torch==2.13.0" in drift
+    assert "env: installs torch==2.12.0, the tested set (constraints.txt) has torch==2.13.0" in drift
 
 
 def test_no_credentials_in_cluster_files(tmp_path):
