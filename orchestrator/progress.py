@@ -92,6 +92,7 @@ class StudyProgress:
         self._bar: Any = None
         self._last_line = -math.inf  # when the last plain line was printed
         self._last_text = ""
+        self._last_live = -math.inf
 
     # ---------------------------------------------------------------- the plan
     def plan(self, parts: int, trials: int) -> None:
@@ -119,9 +120,8 @@ class StudyProgress:
         """``n`` trials of the current part are running."""
         if n and self.first_running is None:
             self.first_running = self.now()
-        if n != self.running:
-            self.running = n
-            self._draw()
+        changed, self.running = n != self.running, n
+        self._draw(tick=not changed)  # called every loop step: also the heartbeat of a quiet stretch
 
     def trial_finished(self, trial_id: str, status: str, result: Mapping[str, Any] | None = None) -> None:
         """A trial ended (``TERMINATED`` or ``ERROR``); ``result`` is its last report."""
@@ -176,11 +176,15 @@ class StudyProgress:
             parts.append(f["best"])
         return " | ".join(parts)
 
-    def _draw(self, force: bool = False) -> None:
-        if self.live:
-            self._draw_live()
-            return
+    def _draw(self, force: bool = False, tick: bool = False) -> None:
+        """Show the state: a live redraw (at most every half second for a mere ``tick``), or a
+        plain line when ``force``-d or ``interval`` seconds after the last one."""
         t = self.now()
+        if self.live:
+            if not tick or t - self._last_live >= 0.5:
+                self._last_live = t
+                self._draw_live()
+            return
         line = self.line()
         if line != self._last_text and (force or t - self._last_line >= self.interval):
             self._last_line, self._last_text = t, line

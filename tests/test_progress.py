@@ -130,3 +130,14 @@ def test_eta_counts_from_the_first_trial_start_not_from_ray_start_up():
     progress.trial_finished("a", "TERMINATED", {})
     progress.trial_finished("b", "TERMINATED", {})
     assert progress.eta() == 10.0  # 2 trials in the 10 s since the first started, 2 left
+
+
+def test_a_quiet_stretch_still_gets_a_line_every_interval():
+    out = io.StringIO()
+    progress, now = study(out, interval=30.0)
+    progress.start_part("slow", 2)
+    for _ in range(90):  # Tune's loop steps for 90 s while one long trial runs
+        now.t += 1
+        progress.running_now(1)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1].endswith("elapsed 1:30, ETA — | best top5_pct —")
