@@ -109,7 +109,7 @@ ENTRIES: dict[str, TrainableEntry] = {e.name: e for e in (
     TrainableEntry("baseline", "trainables.baselines:train", "reference", None,
                    _BASELINE),
     TrainableEntry("gnn2gnn", "trainables.gnn2gnn:train", "generator", None, _GNN2GNN),
-    TrainableEntry("graphpnas", "trainables.graphpnas:train", "generator", None,
+    TrainableEntry("graphpnas", "trainables.graphpnas:train", "generator", "trainables.graphpnas:GraphPNASConfig",
                    _GRAPHPNAS),
     TrainableEntry("graphvae", "trainables.graphvae:train", "generator", "trainables.graphvae:VAEConfig", _GRAPHVAE),
     TrainableEntry("ghn", "trainables.ghn:train", "generator", "trainables.ghn:GHNConfig", _GHN),
