@@ -195,7 +195,7 @@ class StudyProgress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=self.total, file=self.stream, unit="trial", dynamic_ncols=True,
-                             bar_format="{desc} {bar:20} {n}/{total} [{elapsed}<{remaining}] {postfix}")
+                             bar_format="{desc} {bar:20} {n}/{total} trials [{elapsed}<{remaining}]{postfix}")
         f = self.fields()
         bar = self._bar
         bar.total = self.total
