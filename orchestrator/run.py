@@ -523,7 +523,7 @@ def _reporter(spec: StudySpec, sort: bool):
         parameter_columns=[*(["variant"] if spec.variants else []), *spec.grid, *(p.name for p in spec.search), "seed"],
         max_progress_rows=10,
         max_error_rows=5,
-        max_column_length=12,
+        max_column_length=30,  # variant names such as label_noise-10 whole
         max_report_frequency=30,
         print_intermediate_tables=True,
         sort_by_metric=True,
