@@ -32,7 +32,7 @@ def bench_gnn2gnn(args: argparse.Namespace) -> None:
         space_name = "nbgraph"
     table = load_table(space_name, args.data_dir if space_name != "nbgraph" else None)
     space = get_space(space_name)
-    cfg = {**gnn2gnn.DEFAULTS, "batch_size": args.batch_size}
+    cfg = gnn2gnn.GNN2GNNConfig(batch_size=args.batch_size)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rng = np.random.default_rng(0)
     genotypes = table.genotypes

@@ -50,7 +50,7 @@ def smoke(one_thread):
 @pytest.fixture(scope="module")
 def nbg_model():
     torch.manual_seed(0)
-    return gnn2gnn.GNN2GNN(get_space("nbgraph"), {**gnn2gnn.DEFAULTS, "hidden": 16, "noise_dim": 8})
+    return gnn2gnn.GNN2GNN(get_space("nbgraph"), gnn2gnn.GNN2GNNConfig(hidden=16, noise_dim=8))
 
 
 def test_shapes_and_gradients_reach_the_generator_through_d_and_v(nbg_model):

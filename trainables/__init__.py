@@ -108,7 +108,7 @@ ENTRIES: dict[str, TrainableEntry] = {e.name: e for e in (
     TrainableEntry("toy", "trainables.toy:train", "toy", None, _TOY),
     TrainableEntry("baseline", "trainables.baselines:train", "reference", None,
                    _BASELINE),
-    TrainableEntry("gnn2gnn", "trainables.gnn2gnn:train", "generator", None, _GNN2GNN),
+    TrainableEntry("gnn2gnn", "trainables.gnn2gnn:train", "generator", "trainables.gnn2gnn:GNN2GNNConfig", _GNN2GNN),
     TrainableEntry("graphpnas", "trainables.graphpnas:train", "generator", "trainables.graphpnas:GraphPNASConfig",
                    _GRAPHPNAS),
     TrainableEntry("graphvae", "trainables.graphvae:train", "generator", "trainables.graphvae:VAEConfig", _GRAPHVAE),

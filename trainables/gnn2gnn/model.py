@@ -1,4 +1,4 @@
-"""GNN2GNN (Agiollo & Omicini, UAI 2022): a three-way adversarial graph generator.
+"""GNN2GNN's networks: renderer, generator, discriminator, valuer (the training run is :mod:`.run`).
 
 A GNN **generator** turns noise on a fully connected graph of the space's size into one
 architecture in one step; a GNN **discriminator** tells real benchmark architectures from
@@ -48,32 +48,14 @@ on by default: a batch-marginal entropy bonus on the generator (:func:`batch_ent
 sampling from an exponential moving average of the generator's weights (``ema_decay``).
 ``mbstd`` (minibatch standard deviation in D) is available but did not prevent collapse.
 
-Leak-freedom
-------------
-The valuer learns only oracle answers: the (seeded subset of the) training architectures
-labelled through ``oracle.query`` (each a counted query), plus — when
-``gen_queries_per_epoch > 0`` — generated architectures labelled through budgeted queries.
-NaN answers (held-out, outside the subsample, invalid) are unlabelled and dropped
-(:class:`ValuerData`). The evaluator is used only for the reported statistics, never for
-training. Keys are the space's isomorphism-aware keys; ``uniqueness`` is
-:mod:`trainables.stats`'s (distinct keys / valid), not "seen once".
-
-Checkpoints hold model and optimiser states, the epoch, ``oracle.state_dict()``, the numpy
-generator and the torch sampling generator, and the valuer's labelled set, so a resumed trial
-continues exactly. Evaluation samples use their own generator seeded by ``(seed, epoch)``,
-so reporting never perturbs training.
-
-Cross-space transfer (trained on NB101 labels, scored on NB201) needs nothing here: set
-``transfer_space`` (:mod:`trainables.common`); the mapping is :mod:`trainables.spaces.transfer`.
+The networks read their sizes and loss weights from a :class:`~trainables.gnn2gnn.run.GNN2GNNConfig`.
 """
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -81,91 +63,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import AttentionalAggregation, DenseGCNConv, GCNConv, MessagePassing, global_mean_pool
 
-from trainables import common, reporting
 from trainables.arch import ArchGraph
 from trainables.spaces.base import SearchSpace
 
-MODEL_FILE = "gnn2gnn.pt"
-STATE_FILE = "state.json"
-
-DEFAULTS: dict[str, Any] = {
-    # model sizes (paper's code: hidden 100)
-    "hidden": 100,
-    "noise_dim": 32,
-    "g_layers": 2,
-    "d_layers": 2,
-    "v_layers": 2,
-    "conv": "gcn",               # discriminator/valuer convolution: "gcn" or "gin"
-    "undirected": True,          # D/V pass messages both ways along each edge
-    # training (paper's code: tau 0.1, lr 1e-3, batch 32)
-    "tau": 0.1,
-    "lr": 1e-3,
-    "batch_size": 32,
-    "epochs": 10,
-    "steps_per_epoch": 100,
-    "lambda_adv": 0.1,           # λ after the first half (λ = 1 before)
-    "w_disc": 1.0,               # weight of the adversarial term in the generator loss
-    "w_val": 1.0,                # weight of the valuer term in the generator loss
-    "good_top_pct": 50.0,        # "good" = top n % of the labelled training set
-    "n_labelled": None,          # valuer labels: None = every training arch (within the budget)
-    "gen_queries_per_epoch": 0,  # generated archs labelled through the oracle each epoch
-    # anti-collapse (not in the paper; w_entropy 0, d_spectral_norm False, ema_decay 0 = the
-    # paper's plain losses, which collapse to a handful of cells on NB201 — see the docstring)
-    "w_entropy": 1.0,            # weight of (1 − batch-marginal entropy) in the generator loss
-    "mbstd": False,              # discriminator sees the minibatch std of its graph embeddings
-    "d_spectral_norm": True,     # spectral normalisation of the discriminator's linear maps
-    "ema_decay": 0.99,           # > 0: samples come from an exponential moving average of G
-    "n_eval": 200,               # samples behind each epoch's metrics (the last uses n_samples)
-}
-
-# Sizes for the studies' presets (studies/*.py): smoke = CI seconds, local = a laptop study
-# (the NB201 degradation study at this size: 7.4 s per GNN2GNN trial from the store's ledger,
-# idle 2-core machine), full = the defaults above (the paper's sizes).
-PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": {"hidden": 16, "noise_dim": 8, "epochs": 2, "steps_per_epoch": 3, "batch_size": 8, "n_eval": 20},
-    "local": {"hidden": 64, "noise_dim": 16, "epochs": 6, "steps_per_epoch": 40, "n_eval": 100},
-    "full": {},
-}
-
-_COMMON_KEYS = {f for f in common.BenchmarkConfig.__dataclass_fields__}
-
-
-# =============================================================================== config
-def reported_metrics(config: dict[str, Any]) -> dict[str, str]:
-    """The metrics :func:`train` reports → role (:func:`trainables.common.metric_role`); every
-    epoch reports the selection and field-free ones, the last epoch all."""
-    return {**common.reported_metrics(config), "n_labelled": "free"}
-
-
-def validate_config(config: dict[str, Any]) -> None:
-    """Raise ``ValueError`` for a config this trainable cannot run."""
-    unknown = set(config) - set(DEFAULTS) - _COMMON_KEYS
-    if unknown:
-        raise ValueError(f"gnn2gnn: unknown config keys {sorted(unknown)}")
-    cfg = {**DEFAULTS, **config}
-    for k in ("hidden", "noise_dim", "g_layers", "d_layers", "v_layers", "batch_size", "epochs",
-              "steps_per_epoch", "n_eval"):
-        if not isinstance(cfg[k], (int, np.integer)) or isinstance(cfg[k], bool) or cfg[k] < 1:
-            raise ValueError(f"gnn2gnn: {k} must be a positive integer, got {cfg[k]!r}")
-    if cfg["conv"] not in ("gcn", "gin"):
-        raise ValueError(f"gnn2gnn: conv must be 'gcn' or 'gin', got {cfg['conv']!r}")
-    if not float(cfg["tau"]) > 0:
-        raise ValueError(f"gnn2gnn: tau must be > 0, got {cfg['tau']!r}")
-    if not float(cfg["lr"]) > 0:
-        raise ValueError(f"gnn2gnn: lr must be > 0, got {cfg['lr']!r}")
-    if not 0.0 <= float(cfg["lambda_adv"]) <= 1.0:
-        raise ValueError(f"gnn2gnn: lambda_adv must be in [0, 1], got {cfg['lambda_adv']!r}")
-    for k in ("w_disc", "w_val"):
-        if float(cfg[k]) < 0:
-            raise ValueError(f"gnn2gnn: {k} must be >= 0, got {cfg[k]!r}")
-    if not 0.0 < float(cfg["good_top_pct"]) < 100.0:
-        raise ValueError(f"gnn2gnn: good_top_pct must be in (0, 100), got {cfg['good_top_pct']!r}")
-    if cfg["n_labelled"] is not None and int(cfg["n_labelled"]) < 0:
-        raise ValueError(f"gnn2gnn: n_labelled must be >= 0 or None, got {cfg['n_labelled']!r}")
-    if int(cfg["gen_queries_per_epoch"]) < 0:
-        raise ValueError(f"gnn2gnn: gen_queries_per_epoch must be >= 0, got {cfg['gen_queries_per_epoch']!r}")
-    common.validate_benchmark(config)
-
+if TYPE_CHECKING:  # pragma: no cover
+    from trainables.gnn2gnn.run import GNN2GNNConfig
 
 # ============================================================================ rendering
 class GraphBatch(NamedTuple):
@@ -567,55 +469,6 @@ def _spectral_norm(module: nn.Module) -> None:
             spectral_norm(sub)  # torch_geometric.nn.Linear inside GCNConv
 
 
-# ============================================================================= valuer data
-class ValuerData:
-    """The valuer's labelled set: **only** finite oracle answers, one row per benchmark cell.
-
-    Every label passes through :meth:`add`, which drops NaN (held-out, hidden, invalid or
-    unknown architectures are unlabelled) — the single place tests spy on.
-    """
-
-    def __init__(self, space: SearchSpace) -> None:
-        self.space = space
-        self.genotypes: list[np.ndarray] = []
-        self.labels: list[float] = []
-        self._keys: set = set()  # cell ids (NB201: each of the 15,625 cells has its own row)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def add(self, archs: Sequence[ArchGraph], labels: np.ndarray) -> int:
-        """Add the finite ``(arch, label)`` pairs not already present; return how many."""
-        added = 0
-        for a, y in zip(archs, np.asarray(labels, dtype=np.float64)):
-            if not np.isfinite(y) or not self.space.is_valid(a):
-                continue
-            k = self.space.cell_id(a)
-            if k in self._keys:
-                continue
-            self._keys.add(k)
-            self.genotypes.append(self.space.encode(a))
-            self.labels.append(float(y))
-            added += 1
-        return added
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        d = len(self.space.cardinalities)
-        g = np.stack(self.genotypes) if self.genotypes else np.zeros((0, d), dtype=np.int64)
-        return g, np.asarray(self.labels, dtype=np.float64)
-
-    def state(self) -> dict[str, Any]:
-        g, y = self.arrays()
-        return {"genotypes": g.tolist(), "labels": y.tolist()}
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.genotypes, self.labels, self._keys = [], [], set()
-        for g, y in zip(state["genotypes"], state["labels"]):
-            a = self.space.decode(g)
-            self._keys.add(self.space.cell_id(a))
-            self.genotypes.append(np.asarray(g, dtype=np.int64))
-            self.labels.append(float(y))
-
 
 # ================================================================================ the model
 class GNN2GNN(nn.Module):
@@ -625,24 +478,24 @@ class GNN2GNN(nn.Module):
     :meth:`sample` for evaluation; :meth:`state` / :meth:`load` for checkpoints.
     """
 
-    def __init__(self, space: SearchSpace, cfg: dict[str, Any], device: str = "cpu") -> None:
+    def __init__(self, space: SearchSpace, cfg: "GNN2GNNConfig", device: str = "cpu") -> None:
         super().__init__()
         self.space, self.cfg = space, cfg
-        self.renderer = SpaceRenderer(space, undirected=bool(cfg["undirected"]))
+        self.renderer = SpaceRenderer(space, undirected=cfg.undirected)
         r = self.renderer
-        self.gen = Generator(r.num_nodes, r.positions, r.choice_mask, int(cfg["noise_dim"]), int(cfg["hidden"]),
-                             int(cfg["g_layers"]))
-        self.disc = Discriminator(r.vocab_size, int(cfg["hidden"]), int(cfg["d_layers"]), cfg["conv"],
-                                  bool(cfg["mbstd"]))
-        if cfg["d_spectral_norm"]:
+        self.gen = Generator(r.num_nodes, r.positions, r.choice_mask, cfg.noise_dim, cfg.hidden,
+                             cfg.g_layers)
+        self.disc = Discriminator(r.vocab_size, cfg.hidden, cfg.d_layers, cfg.conv,
+                                  cfg.mbstd)
+        if cfg.d_spectral_norm:
             _spectral_norm(self.disc)
         self.gen_ema: Generator | None = None
-        if float(cfg["ema_decay"]) > 0:
+        if cfg.ema_decay > 0:
             self.gen_ema = copy.deepcopy(self.gen).requires_grad_(False)
-        self.val = Valuer(r.vocab_size, int(cfg["hidden"]), int(cfg["v_layers"]), cfg["conv"])
+        self.val = Valuer(r.vocab_size, cfg.hidden, cfg.v_layers, cfg.conv)
         self.to(device)
         self.device = torch.device(device)
-        lr, betas = float(cfg["lr"]), (0.5, 0.999)
+        lr, betas = cfg.lr, (0.5, 0.999)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=lr, betas=betas, foreach=True)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=lr, betas=betas, foreach=True)
         self.opt_v = torch.optim.Adam(self.val.parameters(), lr=lr, betas=betas, foreach=True)
@@ -655,7 +508,7 @@ class GNN2GNN(nn.Module):
         net = self.gen_ema if ema and self.gen_ema is not None else self.gen
         z, adj = net.noise(batch_size, gen)
         logits = net(z, adj)
-        return gumbel_st(logits, float(self.cfg["tau"]), gen), logits
+        return gumbel_st(logits, self.cfg.tau, gen), logits
 
     @torch.no_grad()
     def sample(self, n: int, gen: torch.Generator, chunk: int = 1000) -> list[ArchGraph]:
@@ -708,13 +561,13 @@ class GNN2GNN(nn.Module):
         try:
             fb = r(fake)
             adv = bce(self.disc.score(fb), torch.ones(b, device=fake.device))
-            loss_g = float(self.cfg["w_disc"]) * lam * adv
+            loss_g = self.cfg.w_disc * lam * adv
             out["loss/g_adv"] = float(adv.detach())
             if use_v:
                 val = bce(self.val.score(fb), torch.ones(b, device=fake.device))
-                loss_g = loss_g + float(self.cfg["w_val"]) * (1.0 - lam) * val
+                loss_g = loss_g + self.cfg.w_val * (1.0 - lam) * val
                 out["loss/g_val"] = float(val.detach())
-            w_ent = float(self.cfg["w_entropy"])
+            w_ent = self.cfg.w_entropy
             if w_ent > 0:
                 h = batch_entropy(logits, self.renderer.choice_mask)
                 loss_g = loss_g + w_ent * (1.0 - h)
@@ -725,7 +578,7 @@ class GNN2GNN(nn.Module):
             if self.gen_ema is not None:
                 with torch.no_grad():
                     torch._foreach_lerp_(list(self.gen_ema.parameters()), list(self.gen.parameters()),
-                                         1.0 - float(self.cfg["ema_decay"]))
+                                         1.0 - self.cfg.ema_decay)
         finally:
             self.disc.requires_grad_(True)
             self.val.requires_grad_(True)
@@ -744,127 +597,3 @@ class GNN2GNN(nn.Module):
             getattr(self, name).load_state_dict(state[name])
 
 
-# ================================================================================ trainable
-def _label_initial(oracle, archs: Sequence[ArchGraph], rng: np.random.Generator, data: ValuerData,
-                   n_labelled: int | None) -> None:
-    """Label a seeded subset of ``archs`` (= ``oracle.training_archs()``) through the oracle
-    (every label a counted query)."""
-    n = len(archs)
-    if n_labelled is not None:
-        n = min(n, int(n_labelled))
-    if oracle.remaining is not None:
-        n = min(n, oracle.remaining)
-    if n <= 0:
-        return
-    pick = np.sort(rng.choice(len(archs), size=n, replace=False)) if n < len(archs) else np.arange(n)
-    chosen = [archs[i] for i in pick]
-    data.add(chosen, oracle.query(chosen))
-
-
-def _label_generated(oracle, model: GNN2GNN, gen: torch.Generator, data: ValuerData, k: int) -> int:
-    """Query up to ``k`` generated valid architectures (never past the budget)."""
-    if k <= 0:
-        return 0
-    if oracle.remaining is not None:
-        k = min(k, oracle.remaining)
-    if k <= 0:
-        return 0
-    archs = [a for a in model.sample(4 * k, gen) if model.space.is_valid(a)][:k]
-    if not archs:
-        return 0
-    return data.add(archs, oracle.query(archs))
-
-
-def _epoch_seed_gen(seed: int, tag: int, device: str) -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed(int(np.random.SeedSequence([int(seed), 7919, int(tag)]).generate_state(1)[0]))
-    return g
-
-
-def _nan_mean(values: list[float]) -> float:
-    return float(np.mean(values)) if values else float("nan")
-
-
-def train(config: dict[str, Any]) -> None:
-    """The GNN2GNN trainable (see the module docstring; contract in DESIGN.md)."""
-    validate_config(config)
-    cfg = {**DEFAULTS, **config}
-    trial = common.open_trial(config)
-    bc, oracle, space = trial.config, trial.oracle, trial.oracle.space
-    device = trial.device
-    epochs, steps, bs = int(cfg["epochs"]), int(cfg["steps_per_epoch"]), int(cfg["batch_size"])
-    model = GNN2GNN(space, cfg, device)
-    tgen = torch.Generator(device=device)
-    tgen.manual_seed(int(np.random.SeedSequence([int(bc.seed), 1]).generate_state(1)[0]))
-    rng = trial.rng
-    real_archs = oracle.training_archs()
-    real = model.renderer.onehot(np.stack([space.encode(a) for a in real_archs]))
-    data = ValuerData(space)
-    _label_initial(oracle, real_archs, rng, data, cfg["n_labelled"])
-    start = 0
-    if (ckpt := reporting.load_checkpoint()) is not None:
-        state = json.loads(Path(ckpt, STATE_FILE).read_text())
-        tensors = torch.load(Path(ckpt, MODEL_FILE), map_location=device, weights_only=True)
-        model.load(tensors["model"])
-        tgen.set_state(tensors["tgen"].to(tgen.get_state().device))
-        oracle.load_state_dict(state["oracle"])
-        rng.bit_generator.state = state["rng"]
-        data.load(state["valuer_data"])
-        start = int(state["epoch"])
-    if start >= epochs:  # restored from the final checkpoint: report it again
-        _final(trial, model, cfg, data, epochs, {})
-        return
-    for epoch in range(start + 1, epochs + 1):
-        lam = 1.0 if epoch <= epochs // 2 else float(cfg["lambda_adv"])
-        k = _label_generated(oracle, model, tgen, data, int(cfg["gen_queries_per_epoch"]))
-        g_lab, y_lab = data.arrays()
-        lab_all = model.renderer.onehot(g_lab) if len(y_lab) else None
-        if len(y_lab):
-            thr = float(np.percentile(y_lab, 100.0 - float(cfg["good_top_pct"])))
-            good_all = torch.as_tensor(y_lab >= thr, dtype=torch.float32, device=device)
-        logs: dict[str, list[float]] = {}
-        model.train()
-        for _ in range(steps):
-            ri = torch.as_tensor(rng.integers(0, real.shape[0], size=bs), device=device)
-            if lab_all is not None:
-                li = torch.as_tensor(rng.integers(0, lab_all.shape[0], size=bs), device=device)
-                lab, good = lab_all[li], good_all[li]
-            else:
-                lab = good = None
-            for key, v in model.train_step(real[ri], lab, good, lam, tgen).items():
-                logs.setdefault(key, []).append(v)
-        extra = {key: _nan_mean(v) for key, v in logs.items()}
-        extra.update({"lambda": lam, "n_labelled": float(len(data)), "gen_labelled": float(k)})
-        if epoch == epochs:
-            _final(trial, model, cfg, data, epoch, extra, tgen=tgen, rng=rng)
-        else:
-            archs = model.sample(int(cfg["n_eval"]), _epoch_seed_gen(bc.seed, epoch, device))
-            metrics = common.progress_statistics(trial, archs)  # selection field only: ASHA reads these
-            metrics.update(extra)
-            metrics.update({"iteration": epoch, "epoch": epoch, "n_eval": float(len(archs))})
-            with reporting.checkpoint_dir() as d:
-                _save(d, model, tgen, oracle, rng, data, epoch)
-                reporting.report(metrics, d)
-
-
-def _final(trial: common.Trial, model: GNN2GNN, cfg: dict[str, Any], data: ValuerData, epoch: int,
-           extra: dict[str, float], tgen: torch.Generator | None = None, rng: np.random.Generator | None = None) -> None:
-    archs = model.sample(trial.config.n_samples, _epoch_seed_gen(trial.config.seed, 10**6, trial.device))
-    with reporting.checkpoint_dir() as d:
-        metrics = common.finish(trial, archs, d, extra={**extra, "iteration": epoch, "epoch": epoch,
-                                                         "n_eval": float(len(archs))})
-        if tgen is not None and rng is not None:
-            _save(d, model, tgen, trial.oracle, rng, data, epoch)
-        else:  # re-reporting a restored final checkpoint: carry its state files over
-            src = reporting.load_checkpoint()
-            for name in (MODEL_FILE, STATE_FILE):
-                Path(d, name).write_bytes(Path(src, name).read_bytes())
-        reporting.report(metrics, d)
-
-
-def _save(d: str, model: GNN2GNN, tgen: torch.Generator, oracle, rng: np.random.Generator, data: ValuerData,
-          epoch: int) -> None:
-    torch.save({"model": model.state(), "tgen": tgen.get_state()}, Path(d, MODEL_FILE))
-    state = {"epoch": epoch, "oracle": oracle.state_dict(), "rng": rng.bit_generator.state,
-             "valuer_data": data.state()}
-    Path(d, STATE_FILE).write_text(json.dumps(state))

@@ -1,0 +1,15 @@
+"""GNN2GNN (Agiollo & Omicini, UAI 2022): a three-way adversarial graph generator.
+
+A GNN generator turns noise into one architecture in one step; a GNN discriminator tells real
+benchmark architectures from generated ones; a GNN valuer predicts whether an architecture is
+good. The networks are :mod:`.model`; the training run (labels, epochs, samples; a
+:class:`trainables.lifecycle.GeneratorRun`) is :mod:`.run`.
+"""
+from trainables.gnn2gnn.model import (GNN2GNN, Discriminator, GraphClassifier, Generator, SpaceRenderer, Valuer,
+                                      batch_entropy, gumbel_st)
+from trainables.gnn2gnn.run import (DEFAULTS, PRESETS, GNN2GNNConfig, GNN2GNNRun, ValuerData, reported_metrics,
+                                    train, validate_config)
+
+__all__ = ["DEFAULTS", "GNN2GNN", "PRESETS", "Discriminator", "GNN2GNNConfig", "GNN2GNNRun", "Generator",
+           "GraphClassifier", "SpaceRenderer", "Valuer", "ValuerData", "batch_entropy", "gumbel_st",
+           "reported_metrics", "train", "validate_config"]
