@@ -20,12 +20,15 @@ import atexit
 import logging
 import math
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
 ENV_MODE = "WANDB_MODE"
+LOCAL_WANDB_DIR = Path(tempfile.gettempdir()) / "gnas-wandb"  # offline runs of object-store roots
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,18 @@ class WandbSettings:
     directory: str  # W&B puts its own "wandb/" folder inside
     entity: str | None = None
     group: str | None = None  # None: one W&B group per config (the config id)
+
+
+def wandb_dir(store_root: str, study: str) -> Path:
+    """Where the offline runs of ``study`` go (the ``dir=`` of ``wandb.init``):
+    ``<root>/wandb/<study>`` for a local or NFS root; W&B writes only local files, so for an
+    object-store root ``<tmp>/gnas-wandb/<study>`` on the driver (use online W&B there)."""
+    from orchestrator.storage import resolve_root
+
+    location = resolve_root(store_root)
+    if location.is_local:
+        return Path(location.join("wandb", study))
+    return LOCAL_WANDB_DIR / study
 
 
 _teardown_registered = False

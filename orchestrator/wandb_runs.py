@@ -29,7 +29,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from wandb.proto.wandb_internal_pb2 import Record
@@ -203,11 +203,12 @@ def run_id(study: str, trial_id: str) -> str:
 
 
 def is_complete(transcript: Transcript | None, content: RunContent) -> bool:
-    """Whether ``transcript`` already shows all of ``content``: its run record, every iteration
-    as a history record, and the exit record with the trial's exit code."""
+    """Whether ``transcript`` already shows all of ``content``: its run record with the same
+    config, every iteration as a history record, and the exit record with the trial's exit code."""
     return (transcript is not None and transcript.finished and transcript.run_id == content.run_id
             and transcript.exit_code == content.exit_code
-            and set(content.iterations) <= {s for s in transcript.steps})
+            and set(content.iterations) <= set(transcript.steps)
+            and all(transcript.config.get(k) == v for k, v in json.loads(json.dumps(content.config, default=str)).items()))
 
 
 # ----------------------------------------------------------------------------- offline run files
@@ -388,4 +389,102 @@ def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(v, float) and not math.isfinite(v):
             continue
         out[k] = v
+    return out
+
+
+# ----------------------------------------------------------------------------- published studies
+REPORT_JOB = "report"
+
+
+def report_run_id(study: str) -> str:
+    """The stable id of a published study's report run (one per study, rebuilt in place)."""
+    return f"{study}-report"
+
+
+def part_run_config(study: str, entry: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]],
+                    conditions: Mapping[str, str]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """What a published study adds to the run config of each trial of one part: the study,
+    the part's method and role (a reference part's rows name their method), its tags and, for
+    a degradation condition, ``degradation/kind`` and ``degradation/level`` (the overlay's value;
+    ``clean`` has kind ``clean`` and no level).
+
+    ``entry`` is the part's manifest entry, ``variants`` its spec's overlays, ``conditions``
+    the manifest's variant → degradation kind map (empty for other studies).
+    """
+    def config(row: Mapping[str, Any]) -> dict[str, Any]:
+        variant = row.get("config/variant")
+        out: dict[str, Any] = {"published_study": study, "part": entry["name"], "role": entry.get("role"),
+                               "method": row.get("config/method") or entry.get("method"),
+                               **{f"tag/{k}": v for k, v in (entry.get("tags") or {}).items()}}
+        kind = conditions.get(variant) if variant is not None else None
+        if kind is not None:
+            overlay = dict(variants.get(variant) or {})
+            out["degradation/kind"] = kind
+            out["degradation/level"] = next(iter(overlay.values())) if len(overlay) == 1 else None
+        return out
+
+    return config
+
+
+def complete_published_study(manifest: Mapping[str, Any], *, store_root: str, project: str,
+                             entity: str | None = None, mode: str = "offline") -> list[Completion]:
+    """:func:`complete_runs` for every part of a published study's manifest (``study.json``)."""
+    from orchestrator.run import saved_spec
+    from orchestrator.store import Store
+    from orchestrator.tracking import wandb_dir
+
+    store = Store(store_root)
+    conditions = (manifest.get("settings") or {}).get("conditions") or {}
+    done = []
+    for entry in manifest["parts"]:
+        if not store.has_study(entry["name"]):
+            continue
+        spec = saved_spec(store, entry["name"]) or {}
+        config = part_run_config(manifest["study"], entry, spec.get("variants") or {}, conditions)
+        done.append(complete_runs(store.root, entry["name"], directory=wandb_dir(store.root, entry["name"]),
+                                  project=project, entity=entity, mode=mode, group=manifest["study"],
+                                  per_trial=config))
+    return done
+
+
+def write_report_run(study: str, settings: Mapping[str, Any], tables: Mapping[str, Any], figures: Sequence[Path],
+                     *, directory: str | Path, project: str, entity: str | None = None, mode: str = "offline") -> Path:
+    """Write the study's report run (id :func:`report_run_id`: every rebuild replaces it): the
+    manifest's settings as config, the report's tables and figures; returns its ``.wandb`` file.
+    Raises when W&B fails or the written file is incomplete."""
+    import wandb
+
+    rid = report_run_id(study)
+    for old in run_files(directory).get(rid, []):
+        remove_run_folder(old)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    wsettings = wandb.Settings(silent=True, console="off", disable_git=True, x_disable_stats=True,
+                               x_disable_meta=True, x_save_requirements=False, save_code=False)
+    run = wandb.init(project=project, entity=entity, mode=mode, dir=str(directory), id=rid, name=rid,
+                     group=study, job_type=REPORT_JOB, tags=[study, REPORT_JOB],
+                     config=_plain({"published_study": study, **_flat(settings)}),
+                     resume="allow" if mode == "online" else None, reinit="create_new", settings=wsettings)
+    try:
+        run.define_metric("table/*", summary="none")
+        run.define_metric("figure/*", summary="none")
+        run.log({**{f"table/{name}": wandb.Table(dataframe=frame) for name, frame in tables.items()},
+                 **{f"figure/{Path(p).stem}": wandb.Image(str(p)) for p in figures}}, step=0)
+    except BaseException:
+        run.finish(exit_code=1)
+        raise
+    run.finish()
+    flush_runs()
+    files = run_files(directory).get(rid, [])
+    if len(files) != 1 or not read_transcript(files[0]).finished:
+        raise RuntimeError(f"report run {rid}: written, but its file is incomplete")
+    return files[0]
+
+
+def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
     return out

@@ -99,6 +99,8 @@ class Setup:
     address: str | None
     verbose: int  # 0 --quiet, 1 the progress view, 2 --verbose (orchestrator.run.run_study)
     report_dir: Path  # local: the study's folder is report_dir/studies/<study> (= out when out is a path)
+    wandb_project: str = "gnas"
+    wandb_entity: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -156,6 +158,8 @@ def parser(prog: str, description: str, *, default_trainables: str, presets_help
     p.add_argument("--report-only", action="store_true",
                    help="rebuild the report from the store without running anything")
     p.add_argument("--no-wandb", action="store_true", help="no W&B runs (default: offline runs, one group per study)")
+    p.add_argument("--wandb-project", default="gnas", metavar="NAME", help="W&B project of the runs (default: gnas)")
+    p.add_argument("--wandb-entity", metavar="NAME", help="W&B entity (team or user; default: your default entity)")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     verbosity(p)
     return p
@@ -200,7 +204,9 @@ def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, 
                  trainables=names, seeds=tuple(range(n_seeds)), gpus_per_trial=float(args.gpus_per_trial),
                  out=root.uri, resume=args.resume, wandb=not args.no_wandb,
                  report_only=args.report_only, address=args.address, verbose=level(args),
-                 report_dir=Path(report_dir).expanduser().absolute())
+                 report_dir=Path(report_dir).expanduser().absolute(),
+                 wandb_project=getattr(args, "wandb_project", None) or "gnas",
+                 wandb_entity=getattr(args, "wandb_entity", None))
 
 
 def part_spec(s: Setup, part: str, trainable: str, config: Mapping[str, Any], *,
@@ -217,7 +223,7 @@ def part_spec(s: Setup, part: str, trainable: str, config: Mapping[str, Any], *,
         name=f"{s.study}-{part}", trainable=trainable, config=dict(config), grid=dict(grid or {}),
         seeds=tuple(seeds) if seeds is not None else s.seeds, objectives=tuple(Objective(m, o) for m, o in zip(metrics, modes)),
         query_budget=query_budget, resources=Resources(cpu=1.0, gpu=s.gpus_per_trial), storage=str(s.out),
-        wandb=WandbSpec(enabled=s.wandb, group=s.study), **more)
+        wandb=WandbSpec(enabled=s.wandb, group=s.study, project=s.wandb_project, entity=s.wandb_entity), **more)
 
 
 def trainable_config(name: str, preset: str) -> dict[str, Any]:
@@ -348,7 +354,7 @@ def run_parts(planned: Sequence[tuple[Part, str]], s: Setup, progress: "StudyPro
                 done, errors = statuses.count("TERMINATED"), statuses.count("ERROR")
             progress.start_part(part.name, part.spec.num_trials, done=done, errored=errors)
         result = run_study(part.spec, resume=action == "resume", address=s.address, verbose=s.verbose,
-                           progress=progress)
+                           progress=progress, run_config=wandb_run_config(s, part) if s.wandb else None)
         if progress is not None:
             progress.end_part()
         else:
@@ -520,23 +526,40 @@ class Report:
         return path
 
 
-def log_report_to_wandb(s: Setup, report: Report) -> None:
-    """The report's tables and figures as one W&B run in the study's group (offline unless
-    ``WANDB_MODE=online``). Never fails the study: a W&B problem is one warning line."""
-    try:
-        import wandb
+def wandb_run_config(s: Setup, part: Part):
+    """What the study adds to each W&B run of ``part`` (method, role, degradation kind and
+    level: :func:`orchestrator.wandb_runs.part_run_config`)."""
+    from orchestrator.wandb_runs import part_run_config
 
-        mode = os.environ.get("WANDB_MODE", "offline")
-        directory = s.report_dir / "wandb" / s.study  # local: W&B writes files (= <out>/wandb/<study> for a folder)
-        directory.mkdir(parents=True, exist_ok=True)
-        settings = wandb.Settings(silent=True, console="off", disable_git=True, x_disable_stats=True)
-        run = wandb.init(project="gnas", group=s.study, job_type="report", name=f"{s.study}-report",
-                         mode=mode, dir=str(directory), settings=settings, reinit="create_new")
-        run.log({name: wandb.Table(dataframe=frame) for name, frame in report.tables.items()})
-        run.log({f"figure/{p.stem}": wandb.Image(str(p)) for p in report.figures})
-        run.finish()
+    conditions = (load_manifest(s).get("settings") or {}).get("conditions") or {} if _has_manifest(s) else {}
+    return part_run_config(s.study, part.manifest_entry(), part.spec.variants, conditions)
+
+
+def log_report_to_wandb(s: Setup, manifest: Mapping[str, Any], report: Report) -> None:
+    """W&B, a view of the store: every trial of every part one complete run (written again from
+    the store where missing or incomplete — also on ``--report-only`` and ``--resume``), and the
+    report as one run of stable id ``<study>-report``. Offline unless ``WANDB_MODE=online``.
+    Never fails the study: a W&B problem is one warning line (the store has everything)."""
+    from orchestrator.wandb_runs import complete_published_study, write_report_run
+
+    mode = os.environ.get("WANDB_MODE", "offline")
+    where = dict(project=s.wandb_project, entity=s.wandb_entity, mode=mode)
+    try:
+        done = complete_published_study(manifest, store_root=s.out, **where)
+        # local: W&B writes files (= <out>/wandb/<study> for a folder)
+        write_report_run(s.study, manifest.get("settings") or {}, report.tables, report.figures,
+                         directory=s.report_dir / "wandb" / s.study, **where)
     except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished study
-        print(f"warning: W&B logging of the report failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+        print(f"warning: W&B runs of the study not completed ({type(exc).__name__}: {exc}); "
+              "the store has them: gnas wandb complete", file=sys.stderr)
+        return
+    failed = [f for d in done for f in d.failed]
+    if failed:
+        print(f"warning: {len(failed)} W&B runs could not be written (first: {failed[0]}); "
+              "the store has them: gnas wandb complete", file=sys.stderr)
+    trials, written = sum(d.trials for d in done), sum(d.written for d in done)
+    print(f"W&B ({mode}): {trials - len(failed)} of {trials} trial runs complete ({written} written now) "
+          f"+ the report run {s.study}-report", flush=True)
 
 
 # ----------------------------------------------------------------------------- main
@@ -575,7 +598,7 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
         path = rep.write()
         publish(s)
         if s.wandb:
-            log_report_to_wandb(s, rep)
+            log_report_to_wandb(s, manifest, rep)
     except SpecError as exc:
         if progress is not None:
             progress.close()

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from orchestrator_helpers import ray_address  # noqa: F401 - fixture
+from wandb_checks import assert_every_trial_has_one_complete_run
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("ray_address")
@@ -173,8 +174,7 @@ def test_generalisation_smoke_scores_every_target_with_the_diagonal_in_dataset(g
         assert (folder / "figures" / f"{f}.png").stat().st_size > 10_000
     report = (folder / "report.md").read_text()
     assert "## gnn2gnn" in report and "Transfer gap" in report
-    runs = list((out / "wandb" / "generalisation-smoke-nbgraph").glob("wandb/offline-run-*/run-*.wandb"))
-    assert len(runs) == 1 and b"generalisation-smoke-nbgraph" in runs[0].read_bytes()  # the report's run
+    assert assert_every_trial_has_one_complete_run(out, "generalisation-smoke-nbgraph") == len(trials)
 
 
 def test_generalisation_report_only_is_identical(generalisation):
