@@ -21,7 +21,7 @@ folder for one machine, NFS or an object store (``s3://bucket/prefix``, ``gs://â
 cluster â€” :func:`orchestrator.storage.resolve_root` resolves it once for the store, Tune
 (``storage_path`` + ``storage_filesystem``) and the store callback. W&B writes to local disk
 only: with an object-store root, offline runs go to ``<tmp>/gnas-wandb/<study>/`` on the node
-that ran the trial (:data:`orchestrator.tracking.LOCAL_WANDB_DIR`; use online W&B on such clusters).
+that ran the trial (:data:`LOCAL_WANDB_DIR`; use online W&B on such clusters).
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ import logging
 import math
 import os
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +43,14 @@ from orchestrator import search
 from orchestrator.spec import SpecError, StudySpec, resolve_trainable, thaw
 from orchestrator.storage import StorageError, StorageRoot
 from orchestrator.store import Store
-from orchestrator.tracking import ENV_MODE, WandbSettings, wandb_dir
+from orchestrator.tracking import ENV_MODE, WandbSettings
 from orchestrator.trial import TrialEntry, make_trainable
 
 SPEC_FILE = "gnas-study.json"
 # Spec fields that may differ between a study's first run and its resume.
 RESUMABLE_CHANGES = ("storage", "wandb")
+# Where offline W&B runs go when the store root is an object store (W&B writes local files).
+LOCAL_WANDB_DIR = Path(tempfile.gettempdir()) / "gnas-wandb"
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ class Plan:
 
     @property
     def wandb_dir(self) -> Path:
-        return wandb_dir(self.store.root, self.spec.name)
+        if self.location.is_local:
+            return Path(self.location.join("wandb", self.spec.name))
+        return LOCAL_WANDB_DIR / self.spec.name
 
 
 @dataclass(frozen=True)
@@ -399,8 +404,29 @@ def _start_local_ray(num_cpus: int | None, num_gpus: int | None, wandb_settings:
     if ray.is_initialized():
         return
     env = _worker_env(wandb_settings)
+    _import_in_background(TUNER_MODULES)
     ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
              runtime_env={"env_vars": env} if env else None, **_ray_output(verbose))
+
+
+# What the driver imports between ray.init and its first trial: Ray Tune, and the W&B integration
+# that Tune's usage telemetry imports in every fit (ray.air._internal.usage.tag_callbacks).
+TUNER_MODULES = ("ray.tune", "ray.air.integrations.wandb")
+
+
+def _import_in_background(modules: Sequence[str]) -> None:
+    """Import ``modules`` on a daemon thread, while ``ray.init`` mostly waits on the processes it
+    starts: they are loaded by the time the Tuner needs them (bench/overhead.py measures the
+    time to the first trial with and without). A failure is left to the later, real import."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    threading.Thread(target=load, name="gnas-import-tune", daemon=True).start()
 
 
 def _ray_output(verbose: int) -> dict[str, Any]:
@@ -498,7 +524,9 @@ def _point_store_callbacks(tuner, root: str, progress: Any = None) -> None:
 
 def _scheduler(spec: StudySpec):
     if spec.scheduler_kind != "asha":
-        return None  # FIFO
+        from orchestrator.fifo import LiveFIFOScheduler
+
+        return LiveFIFOScheduler()  # Tune's FIFO order without its scan of every trial
     from ray.tune.schedulers import ASHAScheduler
 
     s = spec.scheduler

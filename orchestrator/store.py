@@ -165,7 +165,7 @@ class Store:
         n_archs = 0
         archs_file = Path(record.checkpoint_dir, ARCHS_FILE) if record.checkpoint_dir else None
         if archs_file is not None and archs_file.is_file():
-            archs = pq.read_table(archs_file)
+            archs = pq.ParquetFile(archs_file).read()  # ~2x faster than read_table on a small file
             n_archs = archs.num_rows
             for name, value in (("trial_id", record.trial_id), ("config_id", record.config_id),
                                 ("seed", record.config.get("seed"))):
@@ -317,13 +317,14 @@ class Store:
         import pyarrow as pa
 
         base, files = self._table_files(table, studies)
+        schema = pa.schema([(c, (types or {}).get(c, pa.string()))
+                            for c in dict.fromkeys([*(columns or ()), "trial_id"] if columns is not None else [])])
         if not files:
-            return pa.table({p: pa.array([], pa.string()) for p in PARTITIONS})
+            return pa.table({**{f.name: pa.array([], f.type) for f in schema},
+                             **{p: pa.array([], pa.string()) for p in PARTITIONS}})
         if columns is None:
             rows = self._scan_dataset(base, files)
         else:
-            schema = pa.schema([(c, (types or {}).get(c, pa.string()))
-                                for c in dict.fromkeys([*columns, "trial_id"])])
             rows = pa.concat_tables([self._read_file_columns(f, schema) for f in files])
         if not any(_is_compacted(f) for f in files):  # one file per trial: nothing to rank
             return rows.drop_columns(["__filename"])
@@ -466,7 +467,7 @@ def _read_parquet(data: bytes) -> "pa.Table":
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(pa.BufferReader(data))
+    return pq.ParquetFile(pa.BufferReader(data)).read()  # read_table builds a dataset: ~2x slower here
 
 
 def _is_compacted(path: str) -> bool:

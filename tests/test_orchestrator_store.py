@@ -59,6 +59,7 @@ def test_rewriting_a_trial_replaces_its_rows_and_temp_files_are_invisible(tmp_pa
 
 def test_empty_store_reads_as_empty_table(tmp_path):
     assert Store(tmp_path / "none").read("archs").num_rows == 0
+    assert Store(tmp_path / "none").trial_ids("s") == set()
     assert Store(tmp_path / "none").cost_ledger().empty
     with pytest.raises(ValueError, match="unknown table"):
         Store(tmp_path).read("nope")
