@@ -45,7 +45,7 @@ def breakdown(tr, seed: int, train_archs, noise_scale: float, n: int = 1000) -> 
     import torch
     import torch.nn.functional as F
 
-    from trainables import graphvae
+    from trainables import graphvae, lifecycle
 
     m, codec, sp = tr.model, tr.codec, tr.codec.space
     N = codec.n_nodes
@@ -56,7 +56,7 @@ def breakdown(tr, seed: int, train_archs, noise_scale: float, n: int = 1000) -> 
     pr, pc = rows[order], cols[order]
     ref_pairs = torch.as_tensor(ref[pr, pc], dtype=torch.float32)
 
-    g = graphvae._gen(seed, 2, "cpu")              # the trial's own prior draws (final_archs)
+    g = lifecycle.torch_stream(seed, graphvae.VAE_STREAM, graphvae.SAMPLES)  # the trial's own prior draws
     z = torch.randn((n, m.latent), generator=g)
     lab, adj = m.decode(z, stochastic=True, generator=g)
     valid = np.array([sp.is_valid(a) for a in codec.from_arrays(lab, adj)])

@@ -6,7 +6,7 @@
 Prints, at the default model size (``graphvae.DEFAULTS``) unless ``--set`` changes it, on CPU
 (and on CUDA when ``torch.cuda.is_available()``), for each space:
 
-* **training** — graphs per second through one joint update (``_Run.step``: encoder pass over
+* **training** — graphs per second through one joint update (``GraphVAERun.update``: encoder pass over
   the batch plus the labelled minibatch riding along, teacher-forced decoder, both predictor
   losses, backward, Adam), timed over ``--steps`` steps after warm-up; counted as the
   ``batch_size`` reconstruction graphs of each step;
@@ -46,17 +46,17 @@ def measure(space: str, device: str, data_dir: str, steps: int, overrides: dict)
         config["data_dir"] = data_dir
     cfg = graphvae.VAEConfig.from_config({**graphvae.DEFAULTS, **overrides})
     trial = common.open_trial(config, device=device)
-    run = graphvae._Run(cfg, trial)
+    run = graphvae.GraphVAERun(cfg, trial)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     rng = np.random.default_rng(0)
     batches = [torch.as_tensor(rng.choice(len(run.archs), cfg.batch_size, replace=False), device=run.device)
                for _ in range(steps + 3)]
     for idx in batches[:3]:
-        run.step(idx)
+        run.update(idx)
     sync()
     t = time.perf_counter()
     for idx in batches[3:]:
-        run.step(idx)
+        run.update(idx)
     sync()
     train_s = (time.perf_counter() - t) / steps
     m = run.model.eval()

@@ -204,10 +204,11 @@ def test_one_smoke_epoch_on_each_space(smoke, space, extra):
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"latnet": 8}, "unknown config keys"),
+    ({"latnet": 8}, "unknown config key 'latnet'; did you mean 'latent'"),
     ({"final_samples": "posterior"}, "final_samples"),
     ({"beta": -1.0}, "beta"),
-    ({"latent": 0}, "positive integer"),
+    ({"latent": 0}, "latent must be >= 1"),
+    ({"epochs": 1.5}, "epochs must be a whole number"),
     ({"complexity": "latency"}, "complexity"),
     ({"space": "enas6", "dataset": "cifar100"}, "no default accuracy fields"),
 ])
