@@ -407,6 +407,9 @@ def _start_local_ray(num_cpus: int | None, num_gpus: int | None, wandb_settings:
     _import_in_background(TUNER_MODULES)
     ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
              runtime_env={"env_vars": env} if env else None, **_ray_output(verbose))
+    from orchestrator import reaper
+
+    reaper.watch()  # this Ray ends with the driver, even a killed one (Ray's agents alone take ~60 s)
 
 
 # What the driver imports between ray.init and its first trial: Ray Tune, and the W&B integration
