@@ -68,8 +68,8 @@ def test_heldout_cells_unreachable_through_every_public_training_path(table):
     assert not oracle.seen_keys() & held
     # 4) no public attribute or method result hands out the table or its columns
     public = [n for n in dir(oracle) if not n.startswith("_")]
-    assert set(public) == {"budget", "cost", "field", "load_state_dict", "query", "queries", "remaining",
-                           "seen_keys", "space", "state_dict", "training_archs"}
+    assert set(public) == {"budget", "cost", "field", "load_state_dict", "query", "query_genotypes", "queries",
+                           "remaining", "seen_keys", "space", "state_dict", "training_archs"}
     for name in ("budget", "field", "queries", "remaining", "space"):
         value = getattr(oracle, name)
         assert not isinstance(value, np.ndarray) and "BenchmarkTable" not in type(value).__name__

@@ -22,7 +22,7 @@ import numpy as np
 from trainables.arch import ArchGraph
 from trainables.degrade import (Degradation, decoy_mask, heldout_mask, label_noise, top_threshold,
                                 visible_mask)
-from trainables.spaces.base import BenchmarkTable, SearchSpace
+from trainables.spaces.base import BenchmarkTable, SearchSpace, sorted_positions
 from trainables import stats as _stats
 
 
@@ -48,7 +48,7 @@ class Oracle:
     the ordinary cells made unavailable with it (:data:`trainables.degrade.DECOY_RATIO`).
     """
 
-    __slots__ = ("_labels", "_keys", "_pool", "_costs", "_charged", "_seen", "space", "field", "budget")
+    __slots__ = ("_labels", "_keys", "_pool", "_costs", "_charged", "_seen", "_sorted", "space", "field", "budget")
 
     def __init__(self, space: SearchSpace, field: str, labels: dict[Hashable, float], keys: dict[Hashable, str],
                  pool: np.ndarray, costs: dict[str, dict[Hashable, float]], budget: int | None) -> None:
@@ -60,6 +60,7 @@ class Oracle:
         self._costs = costs  # cost name → cell → value, every cell of the table (public facts of a cell)
         self._charged: set[Hashable] = set()
         self._seen: set[str] = set()
+        self._sorted: tuple[np.ndarray, ...] | None = None  # for query_genotypes: ids, labels, keys, shown
         self.space: SearchSpace = space
         self.field: str = field
         self.budget: int | None = budget
@@ -99,6 +100,37 @@ class Oracle:
                 self._seen.add(self._keys[c])
         return out
 
+    def query_genotypes(self, genotypes: np.ndarray) -> np.ndarray:
+        """:meth:`query` of ``(N, D)`` genotypes at once, vectorised: the same answers, charges,
+        budget refusal and seen keys as ``query([space.decode(g) for g in genotypes])``, at
+        ≥ 10⁶ genotypes/s on NB201 and NAS-Bench-Graph (bench/oracle.py). A genotype with a
+        choice outside the space's ``cardinalities`` is invalid: NaN, not charged. Spaces whose
+        cell ids are not integers decode each genotype and take :meth:`query`.
+        """
+        genotypes = np.asarray(genotypes, dtype=np.int64)
+        cells = self.space.cell_ids_of_genotypes(genotypes)
+        if cells is None:
+            return self.query([self.space.decode(g) for g in genotypes])
+        new = set(np.unique(cells[cells >= 0]).tolist()) - self._charged
+        if self.budget is not None and self.queries + len(new) > self.budget:
+            raise BudgetExceeded(f"{len(new)} new cell(s) would exceed the query budget of {self.budget} "
+                                 f"({self.queries} spent)")
+        self._charged |= new
+        if self._sorted is None:  # the answerable cells as sorted arrays, built on the first batch
+            ids = np.fromiter(self._labels, dtype=np.int64, count=len(self._labels))
+            order = np.argsort(ids)
+            labels = np.fromiter(self._labels.values(), dtype=np.float64, count=len(ids))[order]
+            keys = np.array([self._keys[c] for c in ids[order].tolist()], dtype=object)
+            shown = np.fromiter((k in self._seen for k in keys), dtype=bool, count=len(keys))
+            self._sorted = (ids[order], labels, keys, shown)
+        ids, labels, keys, shown = self._sorted
+        found = sorted_positions(ids, cells)
+        answered = found >= 0
+        first_shown = np.unique(found[answered & ~shown[np.maximum(found, 0)]])  # the set is the truth;
+        shown[first_shown] = True  # the mask only spares re-adding keys already shown by a batch
+        self._seen.update(keys[first_shown].tolist())
+        return np.where(answered, labels[found], np.nan)
+
     def training_archs(self) -> list[ArchGraph]:
         """The architectures training may see (the degraded benchmark), unlabelled and free.
 
@@ -121,6 +153,7 @@ class Oracle:
     def load_state_dict(self, state: dict) -> None:
         self._charged = set(state["charged"])
         self._seen = set(state["seen"])
+        self._sorted = None  # its mask of shown keys follows _seen
 
 
 def _cells(space: SearchSpace, archs: Sequence[ArchGraph]) -> list[Hashable | None]:
@@ -158,6 +191,12 @@ class Evaluator:
         out = np.full(len(archs), np.nan)
         out[rows >= 0] = col[rows[rows >= 0]]
         return out
+
+    def values_of_genotypes(self, genotypes: np.ndarray, field: str | None = None) -> np.ndarray:
+        """:meth:`values` of ``(N, D)`` genotypes, vectorised (the statistics of many cells)."""
+        col = self._table.column(field or self.eval_field)
+        rows = self._table.rows_of_genotypes(genotypes)
+        return np.where(rows >= 0, col[rows], np.nan)
 
     def extra(self, archs: Sequence[ArchGraph], name: str) -> np.ndarray:
         col = self._table.extras[name]

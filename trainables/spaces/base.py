@@ -75,6 +75,19 @@ class SearchSpace(ABC):
         ``ValueError`` for an invalid graph."""
         return self.key(arch)
 
+    def cell_ids_of_genotypes(self, genotypes: np.ndarray) -> np.ndarray | None:
+        """Vectorised :meth:`cell_id`: ``(N, D)`` genotypes → ``(N,)`` int64 ids, -1 where the
+        genotype is invalid (a choice outside ``cardinalities`` included); ``None`` when this
+        space's cell ids are not integers (callers then decode each genotype)."""
+        return None
+
+    def choices_in_range(self, genotypes: np.ndarray) -> np.ndarray:
+        """``(N,)`` bool: every choice of the genotype is within ``cardinalities``."""
+        g = np.asarray(genotypes, dtype=np.int64)
+        if len(g) and g.min() >= 0 and (g.max(axis=0) < self.cardinalities).all():
+            return np.ones(len(g), dtype=bool)  # the usual case, in two reductions
+        return ((g >= 0) & (g < self.cardinalities)).all(axis=1)
+
     def size(self) -> int | None:
         """Number of distinct cells when finite and known, else ``None``."""
         return None
@@ -224,5 +237,28 @@ class BenchmarkTable:
         """Row of each architecture (``-1`` when invalid or not in the table)."""
         return self.rows_of_cells(self.cells(archs))
 
+    def rows_of_genotypes(self, genotypes: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`rows` of ``(N, D)`` genotypes (``-1``: invalid or not in the table)."""
+        genotypes = np.asarray(genotypes, dtype=np.int64)
+        cells = self.space.cell_ids_of_genotypes(genotypes)
+        if cells is None:
+            return self.rows([self.space.decode(g) for g in genotypes])
+        if getattr(self, "_sorted_cells", None) is None:  # built once, on the first batch lookup
+            ids = np.fromiter(self._row_of, dtype=np.int64, count=len(self._row_of))
+            rows = np.fromiter(self._row_of.values(), dtype=np.int64, count=len(self._row_of))
+            order = np.argsort(ids)
+            self._sorted_cells = (ids[order], rows[order])
+        ids, rows = self._sorted_cells
+        found = sorted_positions(ids, cells)
+        return np.where(found >= 0, rows[found], -1)
+
     def arch(self, row: int) -> ArchGraph:
         return self.space.decode(self.genotypes[row])
+
+
+def sorted_positions(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Position of each of ``ids`` in the ascending ``sorted_ids`` (``-1`` where absent or < 0)."""
+    if len(sorted_ids) == 0:
+        return np.full(len(ids), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return np.where((ids >= 0) & (sorted_ids[pos] == ids), pos, -1)

@@ -163,6 +163,10 @@ class NB201Space(SearchSpace):
     def cell_id(self, arch: ArchGraph) -> Hashable:
         return self._code(arch)  # every cell has its own trained row
 
+    def cell_ids_of_genotypes(self, genotypes: np.ndarray) -> np.ndarray:
+        g = np.asarray(genotypes, dtype=np.int64)
+        return np.where(self.choices_in_range(g), np.clip(g, 0, len(OPS) - 1) @ _POW, -1)
+
     def size(self) -> int:
         return NUM_CELLS
 

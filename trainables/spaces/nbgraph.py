@@ -170,6 +170,11 @@ class NBGraphSpace(SearchSpace):
     def cell_id(self, arch: ArchGraph) -> Hashable:
         return self.benchmark_hash(arch)
 
+    def cell_ids_of_genotypes(self, genotypes: np.ndarray) -> np.ndarray:
+        g = np.asarray(genotypes, dtype=np.int64)
+        ok = self.choices_in_range(g)
+        return np.where(ok, _canonical_hash()[np.clip(g, 0, 8) @ _POW], -1)
+
     def size(self) -> int:
         return 26206
 
