@@ -116,7 +116,7 @@ def preflight(spec: StudySpec, *, resume: bool = False) -> Plan:
     target, _ = resolve_trainable(spec.trainable)
     module = _check_contract(spec, target)
     _check_trainable_config(spec, target)
-    _check_metrics(spec, module)
+    _check_metrics(spec, target, module)
     try:
         store = Store(spec.storage)
         plan = Plan(spec=spec, target=target, store=store, resuming=False)
@@ -197,32 +197,39 @@ def _check_trainable_config(spec: StudySpec, target: str) -> None:
             raise SpecError(f"trainable {spec.trainable!r} rejects the config: {_one_line(exc)}") from None
 
 
-def _check_metrics(spec: StudySpec, module) -> None:
-    """Each objective is a metric the trainable declares; a searched or scheduled one is not
-    computed on the evaluation field, and its selection field differs from that field."""
+def _check_metrics(spec: StudySpec, target: str, module) -> None:
+    """Each objective is a metric the trainable declares (the registry's entry, or the module's
+    ``reported_metrics`` for an unregistered target); a searched or scheduled one is not
+    computed on the evaluation field (its role: the module's ``reported_metrics``, else
+    :func:`trainables.common.metric_role`), and its selection field differs from that field."""
+    import trainables
     from trainables import common
 
     declare = getattr(module, "reported_metrics", None)
-    if not callable(declare):
-        return  # a registered trainable that declares nothing: checked when it reports
+    registered = target in trainables.REGISTRY.values()
     ranks = bool(spec.search) or spec.scheduler_kind == "asha"
     for config in _distinct_configs(spec):
         try:
-            declared = dict(declare(config))
+            roles = dict(declare(config)) if callable(declare) else {}
         except Exception as exc:
             raise SpecError(f"trainable {spec.trainable!r} rejects the config: {_one_line(exc)}") from None
         for objective in spec.objectives:
-            metric, role = objective.metric, declared.get(objective.metric)
-            if role is None:
-                close = difflib.get_close_matches(metric, declared, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"it reports: {', '.join(sorted(declared))}"
+            metric = objective.metric
+            known = trainables.declares_metric(target, metric) if registered else metric in roles
+            if not known:
+                names = roles or {m: "" for m in trainables.ENTRIES[spec.trainable].metrics} \
+                    if spec.trainable in trainables.ENTRIES else roles
+                close = difflib.get_close_matches(metric, names, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"it reports: {', '.join(sorted(names))}"
                 raise SpecError(f"metric {metric!r}: trainable {spec.trainable!r} does not report it; {hint}")
             if not ranks:
                 continue
+            role = roles.get(metric) or common.metric_role(metric)
             if role == "evaluation":
                 alt = common.selection_name(metric)
-                fix = f"rank by {alt!r} (the same statistic on the validation field)" if alt in declared else \
-                    f"rank by a selection metric ({', '.join(sorted(k for k, r in declared.items() if r == 'selection'))})"
+                selection = sorted(k for k, r in roles.items() if r == "selection")
+                fix = f"rank by {alt!r} (the same statistic on the validation field)" if alt in roles else \
+                    f"rank by a selection metric ({', '.join(selection) or 'none declared'})"
                 raise SpecError(f"metric {metric!r} is computed on the evaluation (test) field, which search and "
                                 f"early stopping must not see; {fix}; the report states {metric!r}")
             if metric in common.SELECTION_METRICS or metric == common.selection_name("best_found"):
