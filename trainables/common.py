@@ -357,9 +357,6 @@ def progress_statistics(trial: Trial, archs: Sequence[ArchGraph]) -> dict[str, f
 def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
            extra: dict[str, float] | None = None) -> dict[str, Any]:
     """Score ``archs`` and write ``archs.parquet`` into ``checkpoint_dir``; return metrics."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     seen = trial.oracle.seen_keys()
     metrics: dict[str, Any] = trial.evaluator.statistics(archs, seen, trial.oracle.queries)
     metrics.update(selection_statistics(trial, archs))
@@ -381,8 +378,36 @@ def finish(trial: Trial, archs: Sequence[ArchGraph], checkpoint_dir: str | Path,
     spaces.unseal()  # training is over: scoring and reports may read tables again
     cols["label_field"] = [trial.config.label_field] * len(archs)
     cols["eval_field"] = [trial.config.eval_field] * len(archs)
-    path = Path(checkpoint_dir) / ARCHS_FILE
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(pa.table(cols), tmp)
-    os.replace(tmp, path)
+    write_archs(checkpoint_dir, cols)
     return metrics
+
+
+def _archs_type(name: str):
+    """The Arrow type of a known ``archs.parquet`` column (``None``: inferred from the values)."""
+    import pyarrow as pa
+
+    if name in ("key", "ops", "edges", "label_field", "eval_field", "arch", "kind") or name.startswith("key@"):
+        return pa.string()
+    if name in ("valid", "novel", "heldout"):
+        return pa.bool_()
+    if name == "index":
+        return pa.int64()
+    if name.startswith("acc:"):
+        return pa.float64()
+    return None
+
+
+def write_archs(directory: str | Path, columns: dict[str, list]) -> Path:
+    """Write ``archs.parquet`` (one row per architecture) into ``directory``, atomically.
+
+    The one writer of the file the store reads: known columns get their type whatever their
+    values (a ``key`` column of invalid cells only is all null, yet still a string column).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from trainables.atomic import atomic_write
+
+    arrays = {name: pa.array(values, type=_archs_type(name)) for name, values in columns.items()}
+    table = pa.table(arrays)
+    return atomic_write(Path(directory) / ARCHS_FILE, lambda tmp: pq.write_table(table, tmp))

@@ -25,25 +25,39 @@ import json
 import math
 import random
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from trainables import reporting
 
-DEFAULTS: dict[str, Any] = {
-    "seed": 0,
-    "steps": 3,
-    "sleep_s": 0.0,
-    "w_adv": 0.5,
-    "noise": 0.1,
-    "level": 0.0,
-    "query_budget": 100,
-    "n_archs": 8,
-    "fail_at_step": None,
-    "marker_dir": None,
-    "trace_dir": None,
-    "data_path": None,
-}
+@dataclass(frozen=True)
+class ToyConfig:
+    """The toy's knobs (see the module docstring)."""
+
+    seed: int = 0
+    steps: int = 3
+    sleep_s: float = 0.0
+    w_adv: float = 0.5
+    noise: float = 0.1
+    level: float = 0.0
+    query_budget: int | None = 100
+    n_archs: int = 8
+    fail_at_step: int | None = None
+    marker_dir: str | None = None
+    trace_dir: str | None = None
+    data_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"toy: steps must be a positive integer, got {self.steps!r}")
+        if self.data_path is not None and not Path(self.data_path).exists():
+            raise ValueError(f"toy: data_path does not exist: {self.data_path}")
+        if self.fail_at_step is not None and self.marker_dir is None:
+            raise ValueError("toy: fail_at_step needs marker_dir (where the one failure is remembered)")
+
+
+DEFAULTS: dict[str, Any] = asdict(ToyConfig())
 
 ARCHS_FILE = "archs.parquet"
 STATE_FILE = "state.json"
@@ -56,17 +70,10 @@ def reported_metrics(config: dict[str, Any]) -> dict[str, str]:
 
 
 def validate_config(config: dict[str, Any]) -> None:
-    """Raise ``ValueError`` for a config this trainable cannot run."""
-    unknown = set(config) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"toy: unknown config keys {sorted(unknown)}")
-    cfg = {**DEFAULTS, **config}
-    if cfg["data_path"] is not None and not Path(cfg["data_path"]).exists():
-        raise ValueError(f"toy: data_path does not exist: {cfg['data_path']}")
-    if not isinstance(cfg["steps"], int) or cfg["steps"] < 1:
-        raise ValueError(f"toy: steps must be a positive integer, got {cfg['steps']!r}")
-    if cfg["fail_at_step"] is not None and cfg["marker_dir"] is None:
-        raise ValueError("toy: fail_at_step needs marker_dir (where the one failure is remembered)")
+    """Raise ``ValueError`` (one line) for a config this trainable cannot run."""
+    from trainables.lifecycle import parse_config
+
+    parse_config(ToyConfig, config, "toy")
 
 
 def _fingerprint(cfg: dict[str, Any]) -> str:
