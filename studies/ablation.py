@@ -242,8 +242,9 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
         rep.add("## Re-seeded winners", "", "Not run yet.")
         return
     reported = REPORTED.get(metric, metric)  # winners were chosen on validation; they are reported on test
+    bounds = kit.metric_bounds(s.space, s.data_dir, str(reseed["eval_field"].iloc[0])) if "eval_field" in reseed else {}
     summary = kit.summarise(reseed.rename(columns={"config/variant": "variant"}), ["variant"],
-                            list(dict.fromkeys([reported, "acc_best", "uniqueness", "queries"])))
+                            list(dict.fromkeys([reported, "acc_best", "uniqueness", "queries"])), bounds)
     rep.table("reseeded", summary)
     rows = []
     for variant, g in reseed.groupby("config/variant", sort=True):
@@ -253,18 +254,22 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
         rows.append([variant, knobs, cell[reported]["n"], kit.fmt_ci(cell[reported], 100.0),
                      kit.fmt_ci(cell["acc_best"]), kit.fmt_ci(cell["queries"], digits=0)])
     rep.add("## Re-seeded winners (fresh seeds)", "",
-            f"Chosen on `{metric}` (validation field); reported on the evaluation field.", "",
+            f"Chosen on `{metric}` (validation field); reported on the evaluation field; {kit.BOUNDS_NOTE}.", "",
             *kit.markdown_table(["config", "knobs", "seeds", "top-5 % share (%)", "best accuracy (%)", "queries"], rows),
             "")
     data = reseed.assign(method=reseed["config/variant"])  # paired() compares "methods": here, configs
+    table = kit.holm(pd.DataFrame([{"variant": v, **kit.paired(data, v, "default", reported, {})}
+                                   for v in sorted(set(data["method"]) - {"default"})]))
+    rep.table("comparisons", table)
     claims = []
-    for variant in sorted(set(data["method"]) - {"default"}):
-        res = kit.paired(data, variant, "default", reported, {})
+    for _, res in table.iterrows():
         verdict = {"a>b": "beats the default", "a<b": "is worse than the default",
                    "n.s.": "does not beat the default on fresh seeds"}[res["verdict"]]
-        claims.append(f"- **{variant}** {verdict}: {reported} difference {res['diff'] * 100:.2f} points "
-                      f"[{res['lo'] * 100:.2f}, {res['hi'] * 100:.2f}], n = {res['n']}, p = {res['p_wilcoxon']:.3g}")
-    rep.add("Paired comparison with the default config on the same fresh seeds:", "", *claims, "")
+        claims.append(f"- **{res['variant']}** {verdict}: {reported} difference {res['diff'] * 100:.2f} points "
+                      f"[{res['lo'] * 100:.2f}, {res['hi'] * 100:.2f}], n = {res['n']}, "
+                      f"Holm-adjusted p = {res['p_holm']:.3g}")
+    rep.add("Paired comparison with the default config on the same fresh seeds:", "", *claims, "",
+            f"{kit.correction_note(table)}.", "")
 
 
 def _short(v: Any) -> str:

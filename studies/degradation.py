@@ -233,14 +233,15 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
             f"`{rep.table('tidy', data)}`).", "",
             "Intervals are 95 % confidence intervals of the mean over seeds "
             "(Student t below 20 seeds — the bootstrap under-covers there, see `bench/ci_coverage.py` — "
-            "BCa bootstrap from 20). `best accuracy` of a generator is the best of its generated sample "
+            f"BCa bootstrap from 20); {kit.BOUNDS_NOTE}. `best accuracy` of a generator is the best of its generated sample "
             "scored by the benchmark (no queries charged: it is a property of the sample); random search "
             "and regularized evolution report the best architecture they queried; `uniform` is the best "
             "of as many uniformly drawn architectures as the generators produce.", "")
     gens = data[data["role"] == "generator"]
     refs = data[(data["role"] == "reference")]
-    summary = kit.summarise(gens, ["kind", "level", "method"], METRICS)
-    ref_summary = kit.summarise(refs, ["method"], METRICS)
+    bounds = kit.metric_bounds(st["space"], st.get("data_dir"), st["eval_field"])
+    summary = kit.summarise(gens, ["kind", "level", "method"], METRICS, bounds)
+    ref_summary = kit.summarise(refs, ["method"], METRICS, bounds)
     rep.table("summary", summary)
     rep.table("references", ref_summary)
     for kind in st["kinds"]:
@@ -288,8 +289,8 @@ def _comparisons(rep: kit.Report, data, st: dict[str, Any]) -> None:
     pairs = [(a, b) for i, a in enumerate(gens) for b in gens[i + 1:]]
     rows, claims = [], []
     for metric in ("top5_pct", "acc_best"):
-        for kind in st["kinds"]:
-            sub = data[data["kind"] == kind]
+        for kind in st["kinds"]:  # degraded levels only: the clean condition is compared once, below
+            sub = data[(data["kind"] == kind) & (data["variant"] != "clean")]
             for level in sorted(sub["level"].unique()):
                 at = sub[sub["level"] == level]
                 for a, b in pairs:
@@ -299,17 +300,16 @@ def _comparisons(rep: kit.Report, data, st: dict[str, Any]) -> None:
         # best accuracy of a generated sample is matched by uniform sampling of the same size
         # (no queries), not by a search's best queried architecture
         refs = ("random_search", "uniform") if metric == "top5_pct" else ("uniform",)
-        for a in gens:
-            for ref in refs:
-                if ref in set(clean["method"]):
-                    res = kit.paired(clean, a, ref, metric, {})
-                    rows.append({"metric": metric, "kind": "clean", "level": float("nan"), "a": a, "b": ref, **res})
-    table = pd.DataFrame(rows)
+        against = [*pairs, *((a, ref) for a in gens for ref in refs if ref in set(clean["method"]))]
+        for a, b in against:
+            res = kit.paired(clean, a, b, metric, {})
+            rows.append({"metric": metric, "kind": "clean", "level": float("nan"), "a": a, "b": b, **res})
+    table = kit.holm(pd.DataFrame(rows))
     rep.table("comparisons", table)
     rep.add("## Paired comparisons", "",
-            "Difference a − b on the same seeds, with its 95 % CI and the exact Wilcoxon signed-rank "
-            "p-value; a claim is made only where the CI excludes 0 (with 3 seeds Wilcoxon cannot go "
-            "below p = 0.25, so the CI decides).", "")
+            "Difference a − b on the same seeds, with its 95 % CI, the exact Wilcoxon signed-rank p-value "
+            "and the paired t-test's; each condition is compared once (the clean one too). "
+            f"{kit.correction_note(table)}.", "")
     for _, r in table.iterrows():
         if r["verdict"] == "n.s.":
             continue
@@ -318,8 +318,8 @@ def _comparisons(rep: kit.Report, data, st: dict[str, Any]) -> None:
         where = "clean data" if r["kind"] == "clean" else f"{r['kind'].replace('_', ' ')} = {r['level']:g}"
         claims.append(f"- **{better}** beats {worse} on {r['metric']} at {where}: "
                       f"{abs(r['diff']) * scale:.2f} points [{min(abs(r['lo']), abs(r['hi'])) * scale:.2f}, "
-                      f"{max(abs(r['lo']), abs(r['hi'])) * scale:.2f}], n = {r['n']}, p = {r['p_wilcoxon']:.3g}")
-    rep.add(*(claims or ["- no difference is supported by the seeds run (every CI contains 0)"]), "",
+                      f"{max(abs(r['lo']), abs(r['hi'])) * scale:.2f}], n = {r['n']}, Holm-adjusted p = {r['p_holm']:.3g}")
+    rep.add(*(claims or ["- no difference survives the correction with the seeds run"]), "",
             f"All {len(table)} comparisons: `tables/comparisons.csv`.", "")
 
 

@@ -320,13 +320,14 @@ def _comparisons(rep: kit.Report, data, sources: list[str], names: list[str]) ->
     if table.empty:
         rep.add("One generator only: nothing to compare.")
         return
+    table = kit.holm(table)
     rep.table("comparisons", table)
     claims = [f"- **{r['a'] if r['verdict'] == 'a>b' else r['b']}** beats "
               f"{r['b'] if r['verdict'] == 'a>b' else r['a']} on top-5 % share, {r['source']} → {r['target']}: "
-              f"{abs(r['diff']) * 100:.1f} points, n = {r['n']}, p = {r['p_wilcoxon']:.3g}"
+              f"{abs(r['diff']) * 100:.1f} points, n = {r['n']}, Holm-adjusted p = {r['p_holm']:.3g}"
               for _, r in table.iterrows() if r["verdict"] != "n.s."]
-    rep.add("Difference on the same seeds; a claim only where its 95 % CI excludes 0 (≥ 3 seeds).", "",
-            *(claims or ["- no difference is supported by the seeds run"]), "",
+    rep.add(f"Difference on the same seeds. {kit.correction_note(table)}.", "",
+            *(claims or ["- no difference survives the correction with the seeds run"]), "",
             f"All {len(table)} comparisons: `tables/comparisons.csv`.")
 
 
