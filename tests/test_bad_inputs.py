@@ -91,6 +91,8 @@ CASES: dict[str, tuple[str, list[str], str]] = {
                             "not found"),
     "nb201 folder without nb201.csv": (spec(config="{method: uniform, space: nb201, data_dir: EMPTY}"), [],
                                        "no nb201.csv in"),
+    "NATS-Bench release without the trust flag": (
+        spec(config="{method: uniform, space: nb201, data_dir: NATS}"), [], "GNAS_TRUST_PICKLES=1"),
     "unknown transfer space": (spec(config="{method: uniform, transfer_space: nb999}"), [], "transfer_space"),
 }
 DATA_CASES: dict[str, tuple[str, str, str]] = {  # name → (table variant, config, what the line mentions)
@@ -137,6 +139,7 @@ def _run_bad(tmp_path: Path, text: str, args: list[str]) -> tuple[subprocess.Com
     (work / "spec.yaml").write_text(text)
     (work / "FILE").write_text("not a folder\n")
     (work / "EMPTY").mkdir()
+    (work / "NATS-tss-v1_0-3ffb9-simple").mkdir()  # looks like the official release: read with pickle
     before = {p.name for p in work.iterdir()}
     out = work / "out"
     args = [str(work / a) if a in ("FILE",) else a for a in args]
@@ -144,6 +147,7 @@ def _run_bad(tmp_path: Path, text: str, args: list[str]) -> tuple[subprocess.Com
         args = [*args, "--out", str(out)]
     env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "ray"), "WANDB_MODE": "offline", "RAY_AUTH_MODE": "disabled",
            "PYTHONPATH": str(REPO)}
+    env.pop("GNAS_TRUST_PICKLES", None)
     proc = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(work / "spec.yaml"), *args],
                           cwd=work, env=env, capture_output=True, text=True, timeout=300)
     return proc, work, before
@@ -165,6 +169,7 @@ def _assert_refused(tmp_path: Path, proc: subprocess.CompletedProcess, work: Pat
 def test_bad_input_is_one_line_exit_2_nothing_written(name, tmp_path):
     text, args, mentions = CASES[name]
     text = text.replace("EMPTY", str(tmp_path / "work" / "EMPTY"))
+    text = text.replace("data_dir: NATS", f"data_dir: {tmp_path / 'work' / 'NATS-tss-v1_0-3ffb9-simple'}")
     proc, work, before = _run_bad(tmp_path, text, args)
     _assert_refused(tmp_path, proc, work, before, mentions)
 
