@@ -412,8 +412,9 @@ def _start_local_ray(num_cpus: int | None, num_gpus: int | None, wandb_settings:
         return
     env = _worker_env(wandb_settings)
     _import_in_background(TUNER_MODULES)
-    ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-             runtime_env={"env_vars": env} if env else None, **_ray_output(verbose))
+    with _auth_notice_hidden(verbose):
+        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                 runtime_env={"env_vars": env} if env else None, **_ray_output(verbose))
     from orchestrator import reaper
 
     reaper.watch()  # this Ray ends with the driver, even a killed one (Ray's agents alone take ~60 s)
@@ -437,6 +438,33 @@ def _import_in_background(modules: Sequence[str]) -> None:
                 importlib.import_module(name)
 
     threading.Thread(target=load, name="gnas-import-tune", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _auth_notice_hidden(verbose: int) -> Iterator[None]:
+    """Below ``verbose`` 2, drop Ray's WARNING that it turned token authentication on.
+
+    With ``RAY_AUTH_MODE`` unset, Ray 2.60 secures a new local Ray with a token (kept: the
+    safe default) and says so as a WARNING on every study's stderr. Setting the mode ourselves
+    is no cure: Ray reads it when imported, before a study starts.
+    """
+    logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    notice = _DropMessage("Token authentication is enabled for this Ray cluster")
+    if verbose < 2:
+        logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
 
 
 def _ray_output(verbose: int) -> dict[str, Any]:
