@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from metric_helpers import same_metrics
 from trainables.baselines import fit_marginals, main, marginal_baseline, random_search, regularized_evolution
 from trainables.degrade import Degradation
 from trainables.oracle import open_benchmark
@@ -71,19 +70,15 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys):
 
 
 @pytest.mark.parametrize("method", ["random_search", "regularized_evolution", "marginals", "uniform"])
-def test_baseline_trainable_follows_the_contract(method, tmp_path):
+def test_every_baseline_method_runs_as_a_trainable(method, tmp_path):
     import pyarrow.parquet as pq
     from trainables import baselines, reporting
 
     config = {"method": method, "seed": 3, "n_samples": 50, "query_budget": 40 if "search" in method or "evol" in method else None}
-    runs = []
-    for _ in range(2):
-        with reporting.plain_session() as s:
-            baselines.train(config)
-        runs.append(s)
-    final = runs[0].reports[-1].metrics
-    assert same_metrics(final, runs[1].reports[-1].metrics)  # same seed, same numbers (NaN == NaN)
+    with reporting.plain_session() as s:  # determinism and resume: tests/test_trainable_contract.py
+        baselines.train(config)
+    final = s.reports[-1].metrics
     assert {"validity", "uniqueness", "novelty", "top5_pct", "acc_best", "queries", "eval_field"} <= set(final)
-    archs = pq.read_table(f"{runs[0].last_checkpoint}/archs.parquet")
+    archs = pq.read_table(f"{s.last_checkpoint}/archs.parquet")
     assert archs.num_rows == (40 if method in ("random_search", "regularized_evolution") else 50)
     assert "acc:cora/test/final" in archs.column_names and "acc:pubmed/test/final" in archs.column_names

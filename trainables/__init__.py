@@ -105,8 +105,8 @@ _TOY = ("iteration", "validity", "uniqueness", "novelty", "top1_pct", "top5_pct"
         "acc_mean", "acc_best", "queries", "loss/total")
 
 ENTRIES: dict[str, TrainableEntry] = {e.name: e for e in (
-    TrainableEntry("toy", "trainables.toy:train", "toy", None, _TOY),
-    TrainableEntry("baseline", "trainables.baselines:train", "reference", None,
+    TrainableEntry("toy", "trainables.toy:train", "toy", "trainables.toy:ToyConfig", _TOY),
+    TrainableEntry("baseline", "trainables.baselines:train", "reference", "trainables.baselines:BaselineConfig",
                    _BASELINE),
     TrainableEntry("gnn2gnn", "trainables.gnn2gnn:train", "generator", "trainables.gnn2gnn:GNN2GNNConfig", _GNN2GNN),
     TrainableEntry("graphpnas", "trainables.graphpnas:train", "generator", "trainables.graphpnas:GraphPNASConfig",

@@ -15,10 +15,11 @@ import argparse
 import sys
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from trainables import common, lifecycle
 from trainables.arch import ArchGraph
 from trainables.oracle import Evaluator, Oracle
 from trainables.stats import best_so_far
@@ -139,40 +140,121 @@ def marginal_baseline(oracle: Oracle, q: float, n: int, rng: np.random.Generator
 
 # ---------------------------------------------------------------------------- trainable
 METHODS = ("random_search", "regularized_evolution", "marginals", "uniform")
+SEARCHES = ("random_search", "regularized_evolution")
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The baseline trainable's own keys (the benchmark's are :class:`common.BenchmarkConfig`'s).
+
+    ``method``: ``random_search`` / ``regularized_evolution`` spend ``query_budget`` (required)
+    and report best-found-so-far after every ``report_every`` queries; their "generated set"
+    is what they queried. ``marginals`` (``q`` %) and ``uniform`` sample ``n_samples``
+    architectures.
+    """
+
+    method: Literal["random_search", "regularized_evolution", "marginals", "uniform"] = "marginals"
+    q: float = 20.0
+    report_every: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.q <= 100:
+            raise ValueError(f"baseline: q must be a number in (0, 100], got {self.q!r}")
+        if self.report_every < 1:
+            raise ValueError(f"baseline: report_every must be >= 1, got {self.report_every!r}")
+
+
+class BaselineRun(lifecycle.GeneratorRun):
+    """The baselines as a :class:`trainables.lifecycle.GeneratorRun`: a search runs once, then
+    each step reports its best-found curve at the next ``report_every`` queries (selection
+    field only); sampling baselines have no steps."""
+
+    name = "baseline"
+    Config = BaselineConfig
+
+    def __init__(self, cfg: BaselineConfig, trial: common.Trial) -> None:
+        super().__init__(cfg, trial)
+        self.trace: SearchTrace | None = None
+        self.position = 0  # budgets reported so far
+
+    @property
+    def budgets(self) -> list[int]:
+        step = self.cfg.report_every
+        return list(range(step, len(self.trace.archs), step)) if self.trace is not None else []
+
+    @property
+    def done(self) -> bool:
+        return self.cfg.method not in SEARCHES or (self.trace is not None and self.position >= len(self.budgets))
+
+    def _search(self) -> None:
+        search = random_search if self.cfg.method == "random_search" else regularized_evolution
+        self.trace = search(self.trial.oracle, int(self.trial.config.query_budget), self.trial.rng)
+
+    def step(self) -> dict[str, Any]:
+        if self.trace is None:
+            self._search()
+        if self.position >= len(self.budgets):
+            return {}
+        b = self.budgets[self.position]
+        self.position += 1
+        select = self.trial.config.select_field  # intermediate reports feed schedulers: validation only
+        return {"iteration": b, "queries": b,
+                common.selection_name("best_found"): float(self.trace.curve(self.trial.evaluator, [b],
+                                                                            field=select)[0])}
+
+    def sample(self, n: int) -> tuple[list[ArchGraph], dict[str, Any]]:
+        trial, method = self.trial, self.cfg.method
+        if method in SEARCHES:
+            if self.trace is None:
+                self._search()
+            archs = self.trace.archs
+            ev, select = trial.evaluator, trial.config.select_field
+            extra = {"best_found": float(self.trace.curve(ev, [len(archs)])[0]),
+                     common.selection_name("best_found"): float(self.trace.curve(ev, [len(archs)], field=select)[0])}
+        elif method == "marginals":
+            archs, extra = marginal_baseline(trial.oracle, self.cfg.q, n, trial.rng), {}
+        else:
+            archs, extra = trial.oracle.space.sample_random(trial.rng, n), {}
+        return archs, {"iteration": len(archs), **extra}
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.trace is None:
+            return {"position": self.position, "trace": None}
+        space = self.trial.oracle.space
+        return {"position": self.position, "trace": {
+            "genotypes": [[int(g) for g in space.encode(a)] for a in self.trace.archs],
+            "rewards": list(self.trace.rewards)}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.position = int(state["position"])
+        if state["trace"] is not None:
+            space = self.trial.oracle.space
+            self.trace = SearchTrace([space.decode(g) for g in state["trace"]["genotypes"]],
+                                     [float(v) for v in state["trace"]["rewards"]])
 
 
 def reported_metrics(config: dict) -> dict[str, str]:
     """The metrics :func:`train` reports → role (:func:`trainables.common.metric_role`)."""
-    from trainables import common
-
     out = common.reported_metrics(config)
-    if config.get("method", "marginals") in ("random_search", "regularized_evolution"):
+    if config.get("method", "marginals") in SEARCHES:
         out.update({"best_found": "evaluation", common.selection_name("best_found"): "selection"})
     return out
 
 
 def validate_config(config: dict) -> None:
-    """Raise ``ValueError`` for a config :func:`train` cannot run (before anything launches)."""
-    from trainables import common
+    """Raise ``ValueError`` (one line) for a config :func:`train` cannot run (before anything launches)."""
+    cfg = lifecycle.validate(BaselineRun, config)
 
-    unknown = set(config) - {"method", "q", "report_every"} - set(common.BenchmarkConfig.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"baseline: unknown config keys {sorted(unknown)}")
-    if config.get("method", "marginals") not in METHODS:
-        raise ValueError(f"baseline method must be one of {', '.join(METHODS)}, got {config.get('method')!r}")
-    q = config.get("q", 20)
-    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q <= 100:
-        raise ValueError(f"baseline: q must be a number in (0, 100], got {q!r}")
-    cfg = common.validate_benchmark(config)
-    method, budget = config.get("method", "marginals"), cfg.query_budget
-    if method in ("random_search", "regularized_evolution") and budget == 0:
-        raise ValueError(f"baseline {method} with query_budget 0 would query nothing; give it a budget >= 1")
+    bench = common.BenchmarkConfig.from_config(config)
+    method, budget = cfg.method, bench.query_budget
+    if method in SEARCHES and (budget is None or budget < 1):
+        raise ValueError(f"baseline {method} needs a query_budget >= 1 (it spends it), got {budget!r}")
     if method == "marginals" and budget is not None:
         from trainables.oracle import open_benchmark
         from trainables.spaces import load_table
 
-        oracle, _ = open_benchmark(load_table(cfg.space, cfg.data_dir), cfg.label_field, cfg.eval_field,
-                                   degradation=cfg.degradation, seed=cfg.seed)
+        oracle, _ = open_benchmark(load_table(bench.space, bench.data_dir), bench.label_field, bench.eval_field,
+                                   degradation=bench.degradation, seed=bench.seed)
         need = len({oracle.space.cell_id(a) for a in oracle.training_archs()})
         if budget < need:
             raise ValueError(f"baseline marginals labels its whole training set ({need:,} cells) but query_budget is "
@@ -180,43 +262,9 @@ def validate_config(config: dict) -> None:
 
 
 def train(config: dict) -> None:
-    """The baselines as a trainable (same contract as the generators), for studies.
-
-    ``method``: ``random_search`` / ``regularized_evolution`` spend ``query_budget`` (default
-    100) and report best-found-so-far after every ``report_every`` queries; their "generated
-    set" is what they queried. ``marginals`` (``q`` %, default 20) and ``uniform`` sample
-    ``n_samples`` architectures.
-    """
-    from trainables import common, reporting
-
-    method = config.get("method", "marginals")
-    if method not in METHODS:
-        raise ValueError(f"baseline method must be one of {', '.join(METHODS)}, got {method!r}")
-    if method in ("random_search", "regularized_evolution") and config.get("query_budget") is None:
-        config = {**config, "query_budget": 100}
-    trial = common.open_trial(config)
-    oracle, rng = trial.oracle, trial.rng
-    if method in ("random_search", "regularized_evolution"):
-        budget = int(trial.config.query_budget)
-        search = random_search if method == "random_search" else regularized_evolution
-        trace = search(oracle, budget, rng)
-        step = int(config.get("report_every", 10))
-        budgets = list(range(step, len(trace.archs), step))
-        select = trial.config.select_field  # intermediate reports feed schedulers: validation only
-        for b, acc in zip(budgets, trace.curve(trial.evaluator, budgets, field=select)):
-            reporting.report({"iteration": b, "queries": b, common.selection_name("best_found"): float(acc)})
-        archs = trace.archs
-        final = {"best_found": float(trace.curve(trial.evaluator, [len(archs)])[0]),
-                 common.selection_name("best_found"): float(trace.curve(trial.evaluator, [len(archs)], field=select)[0])}
-    elif method == "marginals":
-        archs = marginal_baseline(oracle, float(config.get("q", 20)), trial.config.n_samples, rng)
-        final = {}
-    else:
-        archs = oracle.space.sample_random(rng, trial.config.n_samples)
-        final = {}
-    with reporting.checkpoint_dir() as d:
-        metrics = common.finish(trial, archs, d, extra={"iteration": len(archs), **final})
-        reporting.report(metrics, d)
+    """The baselines as a trainable (same contract as the generators), for studies."""
+    validate_config(config)
+    lifecycle.train(BaselineRun, config)
 
 
 # ---------------------------------------------------------------------------- CLI
