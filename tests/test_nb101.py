@@ -423,3 +423,19 @@ def test_tfrecord_inception_cell(tmp_path, space):
     assert t.extras["params"][0] == 2.694282
     assert space.key(t.arch(0)) == INCEPTION_HASH
     assert math.isclose(t.extras["training_time"][0], 1200.0)
+
+
+def test_tfrecord_without_the_nb101_extra_names_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    from trainables.spaces import nb101
+
+    record = tmp_path / "x.tfrecord"
+    record.write_bytes(bytes(16))  # one record header: checking its CRC needs google-crc32c
+    monkeypatch.setitem(sys.modules, "google_crc32c", None)  # as if the extra were not installed
+    nb101._crc32c.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=r"nb101 extra: pip install -e '\.\[nb101\]'"):
+            list(nb101.iter_tfrecord(record))
+    finally:
+        nb101._crc32c.cache_clear()
