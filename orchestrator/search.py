@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from orchestrator.spec import VARIANT_KEY, StudySpec, apply_variant, thaw
@@ -98,5 +99,33 @@ def search_algorithm(spec: StudySpec) -> "Searcher | None":
         mode=modes if spec.multi_objective else modes[0],
         sampler=sampler,
         study_name=spec.name,
+        storage=optuna_storage(spec),
     )
     return ReplicateSearcher(optuna_search, replicates(spec))
+
+
+OPTUNA_DIR = "optuna"  # <store root>/optuna/<study>.log: the searches' Optuna journals
+
+
+def optuna_journal(spec: StudySpec) -> "str | None":
+    """Path of the Optuna journal of ``spec``'s search in its store, or ``None`` for an
+    object-store root (Optuna's file journal needs a file system; the search then stays in
+    memory, saved with Tune's experiment state as before)."""
+    from orchestrator.storage import resolve_root
+
+    location = resolve_root(spec.storage)
+    return location.join(OPTUNA_DIR, f"{spec.name}.log") if location.is_local else None
+
+
+def optuna_storage(spec: StudySpec):
+    """The Optuna storage of ``spec``'s search, so ``optuna-dashboard <root>/optuna/<study>.log``
+    shows it: a journal file (append-only, file-locked: safe with a reader such as the dashboard
+    beside the writing driver, and on NFS, where SQLite's locking is unreliable)."""
+    path = optuna_journal(spec)
+    if path is None:
+        return None
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))

@@ -35,7 +35,7 @@ SYNCED_MARKER = "gnas-synced.json"  # in an offline-run folder: what `wandb sync
 def register(commands) -> None:
     """Add ``wandb`` and its subcommands to ``commands`` (an argparse sub-parsers object)."""
     top = commands.add_parser("wandb", help="W&B: complete runs from the store, sync them, build dashboards",
-                              description=__doc__.split("\n\n")[0])
+                              description="Complete a study's W&B runs from the store, upload them, build its dashboards.")
     sub = top.add_subparsers(dest="wandb_command", metavar="{complete,sync,dashboards}", required=True)
 
     def where(p: argparse.ArgumentParser) -> None:
@@ -135,6 +135,7 @@ def complete_command(args: argparse.Namespace) -> int:
 
 
 def _complete(t: Target) -> int:
+    from orchestrator.dashboards import report_series
     from orchestrator.tracking import wandb_dir
     from orchestrator.wandb_runs import complete_published_study, complete_runs, write_report_run
 
@@ -144,7 +145,8 @@ def _complete(t: Target) -> int:
         tables, figures = _report_files(t.folder)
         if (t.folder / "report.md").is_file():
             write_report_run(t.study, t.manifest.get("settings") or {}, tables, figures,
-                             directory=wandb_dir(t.root, t.study), project=t.project, entity=t.entity, mode=mode)
+                             directory=wandb_dir(t.root, t.study), project=t.project, entity=t.entity, mode=mode,
+                             series=report_series(t.manifest, tables))
     else:
         done = [complete_runs(t.root, t.study, directory=wandb_dir(t.root, t.study), project=t.project,
                               entity=t.entity, mode=mode)]

@@ -150,8 +150,11 @@ def read_transcript(path: str | Path) -> Transcript:
                 step = r.history.step.num
             steps.append(int(step) if step is not None else -1)
             history.update(k for k in items if not k.startswith("_"))
+            # media and tables arrive flattened (figure/x/_type, figure/x/path…): name them whole
+            history.update(k[:-len("/_type")] for k in items if k.endswith("/_type"))
         elif kind == "summary":
             summary.update(_keys(r.summary.update))
+            summary.update(k[:-len("/_type")] for k in _keys(r.summary.update) if k.endswith("/_type"))
         elif kind == "exit":
             exit_code = r.exit.exit_code
     return Transcript(Path(path), run_id, config, tuple(steps), frozenset(history), frozenset(summary),
@@ -448,10 +451,12 @@ def complete_published_study(manifest: Mapping[str, Any], *, store_root: str, pr
 
 
 def write_report_run(study: str, settings: Mapping[str, Any], tables: Mapping[str, Any], figures: Sequence[Path],
-                     *, directory: str | Path, project: str, entity: str | None = None, mode: str = "offline") -> Path:
+                     *, directory: str | Path, project: str, entity: str | None = None, mode: str = "offline",
+                     series: Sequence[Mapping[str, float]] = ()) -> Path:
     """Write the study's report run (id :func:`report_run_id`: every rebuild replaces it): the
-    manifest's settings as config, the report's tables and figures; returns its ``.wandb`` file.
-    Raises when W&B fails or the written file is incomplete."""
+    manifest's settings as config, the report's tables and figures at step 0, then ``series``
+    (one step each: what the dashboards plot, :func:`orchestrator.dashboards.report_series`);
+    returns its ``.wandb`` file. Raises when W&B fails or the written file is incomplete."""
     import wandb
 
     rid = report_run_id(study)
@@ -469,6 +474,8 @@ def write_report_run(study: str, settings: Mapping[str, Any], tables: Mapping[st
         run.define_metric("figure/*", summary="none")
         run.log({**{f"table/{name}": wandb.Table(dataframe=frame) for name, frame in tables.items()},
                  **{f"figure/{Path(p).stem}": wandb.Image(str(p)) for p in figures}}, step=0)
+        for i, step in enumerate(series, 1):
+            run.log(dict(step), step=i)
     except BaseException:
         run.finish(exit_code=1)
         raise

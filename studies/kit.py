@@ -540,6 +540,7 @@ def log_report_to_wandb(s: Setup, manifest: Mapping[str, Any], report: Report) -
     the store where missing or incomplete — also on ``--report-only`` and ``--resume``), and the
     report as one run of stable id ``<study>-report``. Offline unless ``WANDB_MODE=online``.
     Never fails the study: a W&B problem is one warning line (the store has everything)."""
+    from orchestrator import dashboards
     from orchestrator.wandb_runs import complete_published_study, write_report_run
 
     mode = os.environ.get("WANDB_MODE", "offline")
@@ -548,7 +549,11 @@ def log_report_to_wandb(s: Setup, manifest: Mapping[str, Any], report: Report) -
         done = complete_published_study(manifest, store_root=s.out, **where)
         # local: W&B writes files (= <out>/wandb/<study> for a folder)
         write_report_run(s.study, manifest.get("settings") or {}, report.tables, report.figures,
-                         directory=s.report_dir / "wandb" / s.study, **where)
+                         directory=s.report_dir / "wandb" / s.study, series=dashboards.report_series(manifest, report.tables),
+                         **where)
+        # the workspace and report as JSON in the study folder; `gnas wandb dashboards --save` saves them
+        dashboards.write_definitions(dashboards.build(manifest, store_root=s.out, folder=s.folder,
+                                                      project=s.wandb_project, entity=s.wandb_entity), s.folder)
     except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished study
         print(f"warning: W&B runs of the study not completed ({type(exc).__name__}: {exc}); "
               "the store has them: gnas wandb complete", file=sys.stderr)
@@ -558,8 +563,8 @@ def log_report_to_wandb(s: Setup, manifest: Mapping[str, Any], report: Report) -
         print(f"warning: {len(failed)} W&B runs could not be written (first: {failed[0]}); "
               "the store has them: gnas wandb complete", file=sys.stderr)
     trials, written = sum(d.trials for d in done), sum(d.written for d in done)
-    print(f"W&B ({mode}): {trials - len(failed)} of {trials} trial runs complete ({written} written now) "
-          f"+ the report run {s.study}-report", flush=True)
+    print(f"W&B ({mode}): {trials - len(failed)} of {trials} trial runs complete ({written} rewritten by this check)"
+          f" + the report run {s.study}-report, under {s.report_dir / 'wandb'}", flush=True)
 
 
 # ----------------------------------------------------------------------------- main

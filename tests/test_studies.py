@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from orchestrator_helpers import ray_address  # noqa: F401 - fixture
-from wandb_checks import assert_every_trial_has_one_complete_run
+from wandb_checks import assert_dashboards_name_real_keys, assert_every_trial_has_one_complete_run
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("ray_address")
@@ -175,6 +175,7 @@ def test_generalisation_smoke_scores_every_target_with_the_diagonal_in_dataset(g
     report = (folder / "report.md").read_text()
     assert "## gnn2gnn" in report and "Transfer gap" in report
     assert assert_every_trial_has_one_complete_run(out, "generalisation-smoke-nbgraph") == len(trials)
+    assert ("history", "figure/transfer_gnn2gnn") in assert_dashboards_name_real_keys(out, "generalisation-smoke-nbgraph")
 
 
 def test_generalisation_report_only_is_identical(generalisation):

@@ -26,3 +26,20 @@ def assert_every_trial_has_one_complete_run(out: Path, study: str) -> int:
     report = run_files(out / "wandb" / study).get(report_run_id(study), [])
     assert len(report) == 1 and read_transcript(report[0]).finished
     return checked
+
+
+def assert_dashboards_name_real_keys(out: Path, study: str) -> set[tuple[str, str]]:
+    """The workspace and report definitions the study wrote into its folder name only keys
+    (history, summary, config) that the study's runs really hold. Returns the keys named."""
+    from orchestrator.dashboards import REPORT_FILE, WORKSPACE_FILE, referenced_keys, run_keys
+
+    folder = out / "studies" / study
+    manifest = json.loads((folder / "study.json").read_text())
+    files = [f for e in manifest["parts"] for fs in run_files(out / "wandb" / e["name"]).values() for f in fs]
+    files += [f for fs in run_files(out / "wandb" / study).values() for f in fs]
+    have = run_keys(read_transcript(f) for f in files)
+    named = set()
+    for name in (WORKSPACE_FILE, REPORT_FILE):
+        named |= referenced_keys(json.loads((folder / name).read_text()))
+    assert named and named <= have, sorted(named - have)
+    return named
