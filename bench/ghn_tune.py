@@ -4,7 +4,7 @@
     python bench/ghn_tune.py table [--names A B ...] [--dir DIR]
 
 ``run`` trains one GHN per seed in this process (one torch thread), exactly as the ``ghn``
-trainable's trial does (the same ``_GHNTrial``: the held-out cells *and* the validation cells
+trainable's trial does (the same ``GHNRun``: the held-out cells *and* the validation cells
 are excluded from the cells it trains on), keeps exponential moving averages of its weights
 with several decays on the side, scores the validation cells with snapshots of the weights at
 50 % and 75 % of the run, and at the end writes the predicted-weight scores of the validation
@@ -63,7 +63,7 @@ def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS, scorings=tuple(
             print(f"{path} exists: skipped", flush=True)
             continue
         cfg = ghn.GHNConfig.from_config({**_base(extra), "seed": seed, "ema_decay": 0.0})
-        trial = ghn._GHNTrial(cfg, "cpu")
+        trial = ghn.GHNRun(cfg, ghn.Device("cpu"))
         shadows = {d: [torch.zeros_like(p) for p in trial.ghn.parameters()] for d in decays}
         t0 = time.perf_counter()
         trial.ghn.train()
@@ -71,7 +71,7 @@ def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS, scorings=tuple(
         at = {int(round(f * cfg.iterations)): f for f in checkpoints}
         ckpt_s = 0.0
         while trial.iteration < cfg.iterations:
-            trial.step()
+            trial.train_step()
             if trial.iteration in at and trial.iteration < cfg.iterations:  # a snapshot's scores (b1)
                 t2 = time.perf_counter()
                 acc, loss = ghn.predicted_scores(trial.ghn, cfg, trial.splits, trial.val_cells, batches=1)

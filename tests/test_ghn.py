@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import pickle
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from trainables import ghn, images, reporting  # noqa: E402
+from trainables import ghn, images, lifecycle, reporting  # noqa: E402
 from trainables.spaces.nb201 import OPS  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest
@@ -209,12 +208,12 @@ def test_the_default_ghn_writes_exact_weights_and_learns(image_dir):
     cfg = ghn.GHNConfig.from_config({"image_dir": str(image_dir), "train_size": 200, "val_size": 100,
                                      "test_size": 100, "iterations": 60})
     assert (cfg.hidden, cfg.decoder_hidden, cfg.channels, cfg.resolution) == (16, 64, 8, 14)
-    trial = ghn._GHNTrial(cfg, "cpu")
+    trial = ghn.GHNRun(cfg, ghn.Device("cpu"))
     graphs = [ghn._graph(cfg, trial.splits, _genotype(ops)) for ops in CELLS.values()]
     for graph, weights in zip(graphs, trial.ghn(graphs)):
         assert {k: tuple(v.shape) for k, v in weights.items()} == ghn.param_shapes(graph.program)
     while trial.iteration < cfg.iterations:
-        trial.step()
+        trial.train_step()
     first, last = np.mean(trial.losses[:10]), np.mean(trial.losses[-10:])
     assert last < 0.5 * first, (first, last)  # the bars are easy: predicted weights must learn them
 
@@ -324,7 +323,7 @@ def test_ground_truth_task_shards_the_heldout_sample(tiny):
     rows = []
     for shard in range(shards):
         s = _run({**tiny, "task": "ground_truth", "shard": shard, "shards": shards})
-        rows.extend(r["gt_key"] for r in json.loads(Path(s.last_checkpoint, ghn.STATE_FILE).read_text())["rows"])
+        rows.extend(r["gt_key"] for r in lifecycle.read_checkpoint(s.last_checkpoint)["run"]["rows"])
         assert s.reports[-1].metrics["done"]
     assert len(set(rows)) == len(rows) == TINY["n_eval_cells"] * len(TINY["train_seeds"])
 
@@ -339,7 +338,7 @@ def test_validation_cells_are_disjoint_from_the_heldout_cells_and_never_trained_
                                                             "val_cells_seed": cfg.val_cells_seed + 1}))
     assert other != val
     # the sampler of a trial draws neither set, however many iterations
-    trial = ghn._GHNTrial(cfg, "cpu")
+    trial = ghn.GHNRun(cfg, ghn.Device("cpu"))
     assert trial.excluded == ghn.cell_keys(val) | ghn.cell_keys(held)
     drawn = ghn.cell_keys([g for it in range(300) for g in trial._meta_batch(it)[0]])
     assert len(drawn) > 200 and not drawn & trial.excluded
@@ -348,13 +347,13 @@ def test_validation_cells_are_disjoint_from_the_heldout_cells_and_never_trained_
 
 def test_ema_weights_rank_the_cells_and_do_not_change_training(tiny):
     decay = 0.8
-    plain = ghn._GHNTrial(ghn.GHNConfig.from_config(tiny), "cpu")
-    avg = ghn._GHNTrial(ghn.GHNConfig.from_config({**tiny, "ema_decay": decay}), "cpu")
+    plain = ghn.GHNRun(ghn.GHNConfig.from_config(tiny), ghn.Device("cpu"))
+    avg = ghn.GHNRun(ghn.GHNConfig.from_config({**tiny, "ema_decay": decay}), ghn.Device("cpu"))
     assert plain.ranker() is plain.ghn
     snapshots = []
     for _ in range(3):
-        plain.step()
-        avg.step()
+        plain.train_step()
+        avg.train_step()
         snapshots.append([p.detach().clone() for p in avg.ghn.parameters()])
     assert plain.losses == avg.losses  # the average is read, never trained
     for p, q in zip(plain.ghn.parameters(), avg.ghn.parameters()):
@@ -408,14 +407,14 @@ def test_scores_averaged_over_several_bn_batches(net_parts):
 def test_ground_truth_task_trains_the_validation_cells(tiny):
     config = {**tiny, "task": "ground_truth", "gt_cells": "val", "n_val_cells": 2}
     s = _run(config)
-    rows = json.loads(Path(s.last_checkpoint, ghn.STATE_FILE).read_text())["rows"]
+    rows = lifecycle.read_checkpoint(s.last_checkpoint)["run"]["rows"]
     val = ghn.validation_cells(ghn.GHNConfig.from_config(config))
     assert {tuple(r["genotype"]) for r in rows} == set(val)
     assert len(rows) == len(val) * len(TINY["train_seeds"])
 
 
 @pytest.mark.parametrize("bad,match", [
-    ({"hiden": 3}, "unknown config keys"),
+    ({"hiden": 3}, "unknown config key 'hiden'; did you mean 'hidden'"),
     ({"space": "nb101"}, "only the nb201"),
     ({"dataset": "mnist"}, "dataset must be one of"),
     ({"task": "rank"}, "task must be one of"),

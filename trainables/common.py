@@ -397,17 +397,19 @@ def _archs_type(name: str):
     return None
 
 
-def write_archs(directory: str | Path, columns: dict[str, list]) -> Path:
+def write_archs(directory: str | Path, columns: dict[str, list], types: dict[str, Any] | None = None) -> Path:
     """Write ``archs.parquet`` (one row per architecture) into ``directory``, atomically.
 
     The one writer of the file the store reads: known columns get their type whatever their
-    values (a ``key`` column of invalid cells only is all null, yet still a string column).
+    values (a ``key`` column of invalid cells only is all null, yet still a string column);
+    ``types`` (column → Arrow type) types a trainable's own columns the same way.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from trainables.atomic import atomic_write
 
-    arrays = {name: pa.array(values, type=_archs_type(name)) for name, values in columns.items()}
+    types = types or {}
+    arrays = {name: pa.array(values, type=types.get(name, _archs_type(name))) for name, values in columns.items()}
     table = pa.table(arrays)
     return atomic_write(Path(directory) / ARCHS_FILE, lambda tmp: pq.write_table(table, tmp))
