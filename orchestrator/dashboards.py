@@ -150,12 +150,13 @@ def _generalisation_sections(tables, figures, ws, wr) -> list:
 
 def _ablation_sections(manifest, store_root, ws, wr) -> list:
     from orchestrator.run import saved_spec
+    from orchestrator.spec import StudySpec
     from orchestrator.store import Store
 
     search = [e for e in manifest["parts"] if (e.get("tags") or {}).get("stage") == "search"]
-    spec = saved_spec(Store(store_root), search[0]["name"]) or {}
-    knobs = [p["name"] for p in spec.get("search") or []]
-    objective = (spec.get("objectives") or [{}])[0].get("metric", "val_top5_pct")
+    spec = StudySpec.from_dict(saved_spec(Store(store_root), search[0]["name"]))
+    knobs = [p.name for p in spec.search]
+    objective = spec.objectives[0].metric
     columns = [wr.ParallelCoordinatesPlotColumn(metric=wr.Config(k)) for k in knobs]
     columns.append(wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(objective)))
     return [ws.Section(name="Search", is_open=True, panels=[
