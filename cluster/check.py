@@ -179,9 +179,9 @@ def pin_problems(requirements: Iterable[str], where: str, ray_image: str | None 
                 problems.append(f"{where}: pyproject's {req} is not installed")
             continue
         pinned = [s.version for s in have.specifier if s.operator == "=="]
-        if name not in tested:
-            if have.specifier != req.specifier:
-                problems.append(f"{where}: installs {have}, pyproject pins {req}")
+        if name not in tested:  # not (yet) in the tested set: one exact version inside pyproject's range
+            if len(pinned) != 1 or not req.specifier.contains(pinned[0], prereleases=True):
+                problems.append(f"{where}: installs {have}, pyproject pins {req} (pin one version inside it)")
         elif pinned != [tested[name]]:
             problems.append(f"{where}: installs {have}, the tested set (constraints.txt) has {name}=={tested[name]}")
         elif not req.specifier.contains(pinned[0], prereleases=True):
