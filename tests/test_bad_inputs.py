@@ -49,7 +49,7 @@ CASES: dict[str, tuple[str, list[str], str]] = {
     "trainable os:system": (spec().replace("trainable: baseline", 'trainable: "os:system"'), [],
                             "is not registered"),
     "query_budget 0 with random search": (spec("query_budget: 0", config="{method: random_search}"), [],
-                                          "query nothing"),
+                                          "query_budget >= 1"),
     "marginals with a budget below its training set": (
         spec("query_budget: 50", config="{method: marginals, n_samples: 20}"), [], "labels its whole training set"),
     # selection on validation
