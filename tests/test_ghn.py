@@ -247,6 +247,8 @@ def test_ranking_scores():
     assert s["top10_overlap"] == 1.0 and s["regret"] == 0.0
     s = ghn.ranking_scores(-true, true)
     assert s["tau"] == pytest.approx(-1.0) and s["regret"] == pytest.approx(true.max() - true.min())
+    s = ghn.ranking_scores(np.full(20, 3.0), true)  # a constant prediction ranks nothing
+    assert np.isnan(s["tau"]) and np.isnan(s["spearman"]) and s["regret"] == pytest.approx(true.max() - true[0])
 
 
 # ------------------------------------------------------------------------ trials

@@ -36,9 +36,9 @@ CONFIGS: dict[str, dict] = {
     "graphvae": {"space": "nbgraph", "epochs": 2, "hidden": 8, "latent": 4, "batch_size": 128, "label_batch": 8,
                  "n_labels": 12, "ascent_starts": 2, "ascent_steps": 2, "ascent_queries": 4, "recon_check": 8,
                  "n_samples": 20, "train_fraction": 0.01},
-    "ghn": {"resolution": 8, "channels": 4, "train_size": 64, "val_size": 32, "test_size": 32, "gt_epochs": 1,
+    "ghn": {"resolution": 8, "channels": 4, "train_size": 96, "val_size": 32, "test_size": 40, "gt_epochs": 1,
             "gt_batch": 32, "iterations": 4, "meta_batch": 2, "batch_size": 16, "report_every": 2, "n_samples": 6,
-            "top_k": 1, "n_eval_cells": 2, "n_val_cells": 2, "hidden": 8, "decoder_hidden": 8, "train_seeds": [0]},
+            "top_k": 1, "n_eval_cells": 3, "n_val_cells": 3, "hidden": 8, "decoder_hidden": 8, "train_seeds": [0]},
 }
 NAMES = sorted(ENTRIES)
 

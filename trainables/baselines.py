@@ -281,7 +281,7 @@ def _table(args: argparse.Namespace) -> str:
         for name, fn in (("random search", random_search), ("regularized evolution", regularized_evolution)):
             oracle, evaluator = open_benchmark(table, args.label_field, args.eval_field,
                                                degradation=Degradation(), budget=max(budgets), seed=seed)
-            trace = fn(oracle, max(budgets), np.random.default_rng([seed, 0 if name == "random search" else 1]))
+            trace = fn(oracle, max(budgets), lifecycle.numpy_stream(seed, 0 if name == "random search" else 1))
             curves[name].append(trace.curve(evaluator, budgets))
     best = float(np.nanmax(table.column(args.eval_field)))
     lines = [f"best-found {args.eval_field} (reward {args.label_field}), mean ± 95 % CI over {args.seeds} seeds; "
@@ -308,7 +308,7 @@ def _marginals_table(args: argparse.Namespace) -> str:
         for q in (10, 20, 50, None):
             oracle, ev = open_benchmark(table, args.label_field, args.eval_field,
                                         degradation=Degradation(holdout_top_pct=args.holdout_top_pct), seed=seed)
-            rng = np.random.default_rng([seed, 2])
+            rng = lifecycle.numpy_stream(seed, 2)
             if q is None:
                 name, archs = "uniform random", oracle.space.sample_random(rng, 1000)
             else:

@@ -80,10 +80,14 @@ from trainables.ghn.run import (Device, GHNRun, GroundTruthRun, _write_rows, ave
 
 ARCHS_FILE = "archs.parquet"
 
-__all__ = ["DATASETS", "DEFAULTS", "GHN", "CellNetwork", "Device", "GHNConfig", "GHNRun", "GroundTruth",
-           "GroundTruthRun", "Layer", "averaged_ghn", "build_program", "cell_keys", "ema_update", "eval_cells",
-           "graph_of", "load_splits", "make_ghn", "param_shapes", "predicted_scores", "ranking_scores",
-           "reported_metrics", "run_program", "train", "validate_config", "validation_cells"]
+__all__ = ["ARCHS_FILE", "averaged_ghn", "build_program", "cell_keys", "cell_string",
+           "CellGraph", "CellNetwork", "DATASETS", "DECODED", "DEFAULTS", "Device", "ema_update", "eval_cells",
+           "GHN", "GHNConfig", "GHNRun", "graph_of", "GroundTruth", "GroundTruthRun", "GT_CELLS",
+           "gt_key", "Layer", "LAYER_TYPES", "load_splits", "LR_SCHEDULES", "make_ghn", "make_schedule", "N_EDGES",
+           "N_FEATURES", "param_name", "param_shapes", "predicted_scores", "RANK_BY", "ranking_scores",
+           "reported_metrics", "run_program", "Schedule", "Splits", "surrogate", "TASKS", "train", "train_cell",
+           "validate_config", "validation_cells", "_avg_pool2x2", "_avg_pool3x3", "_graph", "_image_set",
+           "_read_cache", "_space", "_splits", "_write_rows"]
 
 
 def __getattr__(name: str):  # torch / PyG are imported only when a model class is asked for

@@ -11,7 +11,10 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+from trainables import lifecycle
 from trainables.ghn.config import GHNConfig
+
+SPLIT_STREAM = 2019  # numpy stream (data_seed, 2019) draws the image splits (the measured number)
 
 
 @functools.lru_cache(maxsize=2)
@@ -53,7 +56,7 @@ def load_splits(dataset: str, image_dir: str | None, resolution: int, train_size
     import torch.nn.functional as F
 
     data = _image_set(dataset, image_dir)
-    rng = np.random.default_rng([data_seed, 20_19])
+    rng = lifecycle.numpy_stream(data_seed, SPLIT_STREAM)
     order = rng.permutation(len(data.y_train))
     if train_size + val_size > len(order):
         raise ValueError(f"ghn: train_size + val_size = {train_size + val_size} exceed the {len(order)} "

@@ -14,10 +14,13 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+from trainables import lifecycle
 from trainables.ghn.config import N_EDGES, GHNConfig
 from trainables.ghn.data import Splits
 from trainables.ghn.model import CellGraph, graph_of
 from trainables.ghn.networks import build_program, cell_network_class
+
+HELDOUT_CELLS_STREAM = 201  # numpy stream (eval_seed, 201) draws the held-out cells (the measured number)
 
 
 # ============================================================================ cells
@@ -31,7 +34,7 @@ def eval_cells(n: int, eval_seed: int, exclude: frozenset[str] | set[str] = froz
     """The held-out sample: ``n`` random cells of distinct NB201 classes (fixed by the seed),
     none of whose class keys is in ``exclude``."""
     space = _space()
-    rng = np.random.default_rng([eval_seed, 201])
+    rng = lifecycle.numpy_stream(eval_seed, HELDOUT_CELLS_STREAM)
     out: list[tuple[int, ...]] = []
     seen: set[str] = set(exclude)
     while len(out) < n:

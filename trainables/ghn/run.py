@@ -109,7 +109,9 @@ def ranking_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     k = max(1, int(round(0.1 * len(p))))
     top_p = set(np.argsort(-p, kind="stable")[:k].tolist())
     top_t = set(np.argsort(-t, kind="stable")[:k].tolist())
-    return {"tau": float(st.kendalltau(p, t).statistic), "spearman": float(st.spearmanr(p, t).statistic),
+    ranked = np.ptp(p) > 0 and np.ptp(t) > 0  # a constant side has no order: τ and ρ are undefined
+    return {"tau": float(st.kendalltau(p, t).statistic) if ranked else nan,
+            "spearman": float(st.spearmanr(p, t).statistic) if ranked else nan,
             "top10_overlap": len(top_p & top_t) / k,
             "regret": float(t.max() - t[int(np.argmax(p))])}
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from trainables.arch import INPUT, OUTPUT, ArchGraph
 
-__all__ = ["BERNOULLI", "FIXED", "SOURCE", "Generator", "Layout", "layout_for", "make_generator"]
+__all__ = ["BERNOULLI", "FIXED", "SOURCE", "Layout", "layout_for", "make_generator"]  # and Generator, on access
 
 
 # ============================================================================ layouts
