@@ -218,7 +218,7 @@ def test_nb101_sample_table_is_refused_before_launch(shared_data):
 @pytest.mark.parametrize("bad,match", [
     ({"elite_sise": 3}, "unknown config key 'elite_sise'; did you mean 'elite_size'"),
     ({"reward": "acc"}, "reward must be one of"),
-    ({"query_budget": None}, "query_budget >= 1"),
+    ({"query_budget": 0}, "query_budget >= 1"),
     ({"hidden": 2.5}, "hidden must be a whole number"),
     ({"query_batch": 0}, "query_batch must be >= 1"),
     ({"baseline_decay": 1.0}, "baseline_decay"),

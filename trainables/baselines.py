@@ -147,7 +147,8 @@ SEARCHES = ("random_search", "regularized_evolution")
 class BaselineConfig:
     """The baseline trainable's own keys (the benchmark's are :class:`common.BenchmarkConfig`'s).
 
-    ``method``: ``random_search`` / ``regularized_evolution`` spend ``query_budget`` (required)
+    ``method``: ``random_search`` / ``regularized_evolution`` spend ``query_budget`` (default
+    :data:`trainables.lifecycle.SEARCH_BUDGET`)
     and report best-found-so-far after every ``report_every`` queries; their "generated set"
     is what they queried. ``marginals`` (``q`` %) and ``uniform`` sample ``n_samples``
     architectures.
@@ -176,6 +177,10 @@ class BaselineRun(lifecycle.GeneratorRun):
         super().__init__(cfg, trial)
         self.trace: SearchTrace | None = None
         self.position = 0  # budgets reported so far
+
+    @classmethod
+    def is_search(cls, cfg: BaselineConfig) -> bool:
+        return cfg.method in SEARCHES
 
     @property
     def budgets(self) -> list[int]:
@@ -247,8 +252,9 @@ def validate_config(config: dict) -> None:
 
     bench = common.BenchmarkConfig.from_config(config)
     method, budget = cfg.method, bench.query_budget
-    if method in SEARCHES and (budget is None or budget < 1):
-        raise ValueError(f"baseline {method} needs a query_budget >= 1 (it spends it), got {budget!r}")
+    if method in SEARCHES and budget is not None and budget < 1:
+        raise ValueError(f"baseline {method} with query_budget {budget} would query nothing; give it a query_budget "
+                         f">= 1 (default {lifecycle.SEARCH_BUDGET})")
     if method == "marginals" and budget is not None:
         from trainables.oracle import open_benchmark
         from trainables.spaces import load_table

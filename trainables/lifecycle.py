@@ -46,8 +46,11 @@ from trainables.atomic import atomic_write
 
 CHECKPOINT_FILE = "trial.pt"
 CHECKPOINT_FORMAT = 1
+SEARCH_BUDGET = 100
+"""``query_budget`` of a search (GraphPNAS, random search, regularized evolution) whose config
+gives none: a search is measured by what it spends, so it always has a budget."""
 
-__all__ = ["CHECKPOINT_FILE", "GeneratorRun", "numpy_stream", "parse_config", "read_checkpoint", "torch_stream",
+__all__ = ["CHECKPOINT_FILE", "SEARCH_BUDGET", "GeneratorRun", "numpy_stream", "parse_config", "read_checkpoint", "torch_stream",
            "train", "validate"]
 
 
@@ -176,8 +179,16 @@ class GeneratorRun(ABC):
 
     @classmethod
     def open_trial(cls, config: Mapping[str, Any], cfg: Any) -> Any:
-        """What the run reads the benchmark through (default :func:`common.open_trial`)."""
+        """What the run reads the benchmark through (default :func:`common.open_trial`; a
+        search without a ``query_budget`` gets :data:`SEARCH_BUDGET`)."""
+        if cls.is_search(cfg) and config.get("query_budget") is None:
+            config = {**config, "query_budget": SEARCH_BUDGET}
         return common.open_trial(dict(config))
+
+    @classmethod
+    def is_search(cls, cfg: Any) -> bool:
+        """Whether the run is a search that spends its ``query_budget`` (so always has one)."""
+        return False
 
     @property
     @abstractmethod

@@ -14,7 +14,8 @@ is pushed away with the authors' bounded "unlikelihood" ``|w| · −log(1 − p�
 per-step geometric-mean probability). ``warm_start`` keeps the generator and optimiser across
 iterations; by default both are re-initialised every iteration, as in the authors' code.
 
-The search spends ``query_budget`` (required: it is what a search is measured by). At the end
+The search spends ``query_budget`` (a search always has one: :data:`trainables.lifecycle.SEARCH_BUDGET`
+when the config gives none). At the end
 the generator is trained once more on the final elite (``final_train``) and ``n_samples``
 cells are drawn from their own stream and scored by :func:`trainables.common.finish`.
 """
@@ -114,8 +115,6 @@ class GraphPNASRun(lifecycle.GeneratorRun):
         import torch
 
         super().__init__(cfg, trial)
-        if trial.config.query_budget is None:
-            raise ValueError("graphpnas: a search needs a finite query_budget")
         self.space = trial.oracle.space
         self.device = trial.device
         self.torch = torch
@@ -130,6 +129,10 @@ class GraphPNASRun(lifecycle.GeneratorRun):
         self._fresh_model()
 
     # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def is_search(cls, cfg: GraphPNASConfig) -> bool:
+        return True
+
     @property
     def done(self) -> bool:
         return self.exhausted or self.trial.oracle.queries >= self.trial.config.query_budget
@@ -365,8 +368,9 @@ def validate_config(config: dict[str, Any]) -> None:
     """Raise ``ValueError`` (one line) for a config :func:`train` cannot run, before anything launches."""
     lifecycle.validate(GraphPNASRun, config)
     budget = config.get("query_budget")
-    if budget is None or budget < 1:
-        raise ValueError(f"graphpnas: a search needs a query_budget >= 1, got {budget!r}")
+    if budget is not None and budget < 1:
+        raise ValueError(f"graphpnas: a search needs a query_budget >= 1 (default {lifecycle.SEARCH_BUDGET}), "
+                         f"got {budget!r}")
     _nb101_guard(common.BenchmarkConfig.from_config(config))
 
 
