@@ -431,15 +431,18 @@ class Store:
         from orchestrator.spec import StudySpec
 
         folder = self.location.join(TUNE_DIR, study)
+        planned = None
+        try:
+            planned = StudySpec.from_dict(json.loads(self.location.read_bytes(f"{folder}/{SPEC_FILE}"))).num_trials
+        except (OSError, ValueError, TypeError):  # no saved spec (yet), or one this version cannot read
+            pass
+        if planned is not None and len(stored) >= planned:  # finished: no need to list its trial folders
+            info = self.location.filesystem.get_file_info(folder)
+            return 0, 0, info.mtime.timestamp() if info.mtime is not None else None
         entries = self.location.filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
         trial_dirs = [i.base_name for i in entries if i.type == pafs.FileType.Directory]
         running = sum(not _names_stored_trial(d, stored) for d in trial_dirs)
-        pending = 0
-        try:
-            spec = StudySpec.from_dict(json.loads(self.location.read_bytes(f"{folder}/{SPEC_FILE}")))
-            pending = max(spec.num_trials - len(stored) - running, 0)
-        except (OSError, ValueError, TypeError):  # no saved spec (yet), or one this version cannot read
-            pass
+        pending = max(planned - len(stored) - running, 0) if planned is not None else 0
         changed = [i.mtime.timestamp() for i in entries if i.mtime is not None]
         return running, pending, max(changed, default=None)
 
