@@ -192,16 +192,17 @@ def build_report(root: str, study: str, folder: Path) -> tuple[float, Path]:
     t = time.perf_counter()
     frame = Store(root).read_pandas("trials", studies=[study])
     frame = frame[frame["status"] == "TERMINATED"]
-    frame["method"] = frame["config/variant"].astype(str) + ", noise " + frame["config/noise"].astype(str)
-    frame = frame[frame["config/noise"] == 0.05]  # one noise level per figure line: 4 lines
+    frame = frame[frame["config/noise"] == 0.05].copy()  # one noise level: a line per variant
     frame["method"] = frame["config/variant"].astype(str)
-    summary = kit.summarise(frame, by=["method", "config/level"], metrics=["top5_pct", "validity"])
+    frame["top5_pct"] = frame["top5_pct"] / 100.0  # the studies' statistics take top-k as a share
+    summary = kit.summarise(frame, by=["method", "config/level"], metrics=["top5_pct", "acc_mean"])
     report = kit.Report(folder)
     report.add(f"# Scale study {study}", "", f"{len(frame):,} trials at noise 0.05 of the study, mean and 95 % CI"
                " over seeds per variant and degradation level.", "")
     csv = report.table("summary", summary)
     png = report.figure("top5", plots.curves(
-        summary, [plots.Panel("top5_pct", "top-5 % (toy)", "top-5 %"), plots.Panel("validity", "validity (toy)", "share")],
+        summary, [plots.Panel("top5_pct", "top-5 % (toy)", "top-5 %", scale=100.0),
+                  plots.Panel("acc_mean", "mean accuracy (toy)", "accuracy")],
         x="config/level", xlabel="degradation level", title=f"{study}: toy trainable, {len(frame):,} trials"))
     report.add(f"![top-5]({png})", "", f"Table: [{csv}]({csv})")
     path = report.write()
