@@ -185,7 +185,8 @@ def test_study_on_s3_stores_tune_state_and_rows_there_and_resumes(s3_env, tmp_pa
         moved = f"s3://{BUCKET}/moved"
         fs, _ = pafs.FileSystem.from_uri(root)
         pafs.copy_files(f"{BUCKET}/studies", f"{BUCKET}/moved", source_filesystem=fs, destination_filesystem=fs)
-        code, out, err = run([*command[:-4], "--out", moved, "--no-wandb", "--quiet", "--resume"], env, timeout=240)
+        # --verbose: Tune's INFO line naming where it restored from is shown only then
+        code, out, err = run([*command[:-4], "--out", moved, "--no-wandb", "--verbose", "--resume"], env, timeout=240)
         assert code == 0, err[-4000:]
         assert "4 trials (4 done, 0 errored)" in out and f"store {moved}" in out
         assert "filesystem=s3, path=gnas-test/moved/tune/s3study/" in out + err  # restored from the copy's objects
