@@ -50,7 +50,7 @@ def test_every_registered_trainable_has_a_contract_config():
 def _image_dir(root: Path) -> Path:
     """A Fashion-MNIST-format folder of synthetic images (class k: a bright bar at row k)."""
     rng = np.random.default_rng(0)
-    for split, n in (("train", 120), ("t10k", 40)):
+    for split, n in (("train", 200), ("t10k", 60)):
         y = rng.integers(0, 10, n).astype(np.uint8)
         x = rng.integers(0, 60, (n, 20, 20)).astype(np.uint8)
         for i, k in enumerate(y):
