@@ -21,7 +21,7 @@ folder for one machine, NFS or an object store (``s3://bucket/prefix``, ``gs://â
 cluster â€” :func:`orchestrator.storage.resolve_root` resolves it once for the store, Tune
 (``storage_path`` + ``storage_filesystem``) and the store callback. W&B writes to local disk
 only: with an object-store root, offline runs go to ``<tmp>/gnas-wandb/<study>/`` on the node
-that ran the trial (:data:`LOCAL_WANDB_DIR`; use online W&B on such clusters).
+that ran the trial (:data:`orchestrator.tracking.LOCAL_WANDB_DIR`; use online W&B on such clusters).
 """
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,14 +42,12 @@ from orchestrator import search
 from orchestrator.spec import SpecError, StudySpec, resolve_trainable, thaw
 from orchestrator.storage import StorageError, StorageRoot
 from orchestrator.store import Store
-from orchestrator.tracking import ENV_MODE, WandbSettings
+from orchestrator.tracking import ENV_MODE, WandbSettings, wandb_dir
 from orchestrator.trial import TrialEntry, make_trainable
 
 SPEC_FILE = "gnas-study.json"
 # Spec fields that may differ between a study's first run and its resume.
 RESUMABLE_CHANGES = ("storage", "wandb")
-# Where offline W&B runs go when the store root is an object store (W&B writes local files).
-LOCAL_WANDB_DIR = Path(tempfile.gettempdir()) / "gnas-wandb"
 
 
 @dataclass(frozen=True)
@@ -76,9 +73,7 @@ class Plan:
 
     @property
     def wandb_dir(self) -> Path:
-        if self.location.is_local:
-            return Path(self.location.join("wandb", self.spec.name))
-        return LOCAL_WANDB_DIR / self.spec.name
+        return wandb_dir(self.store.root, self.spec.name)
 
 
 @dataclass(frozen=True)
