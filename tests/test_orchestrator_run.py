@@ -137,11 +137,14 @@ def test_fractional_gpus_run_four_trials_at_once(tmp_path):
 
     if ray.cluster_resources().get("GPU", 0) < 1:
         pytest.skip("the session's Ray was started without a (logical) GPU")
-    spec = toy_spec(tmp_path, "gpu", seeds=(0, 1, 2, 3), config={"steps": 2, "sleep_s": 2.0},
+    # Each trial waits until all four have started (a rendezvous, not a sleep): they can only
+    # finish if 4 x 0.25 GPU (and 4 x 0.5 CPU) run on the 1 GPU, 2 CPUs at once.
+    config = {"steps": 2, "rendezvous_dir": str(tmp_path / "rendezvous"), "rendezvous_count": 4}
+    spec = toy_spec(tmp_path, "gpu", seeds=(0, 1, 2, 3), config=config,
                     resources=Resources(cpu=0.5, gpu=0.25), concurrency=None)
     live = LiveTrials()
-    run_study(spec, verbose=0, callbacks=[live])
-    assert live.most == 4  # 4 x 0.25 GPU (and 4 x 0.5 CPU) fit the 1 GPU, 2 CPUs at once
+    result = run_study(spec, verbose=0, callbacks=[live])
+    assert result.errored == 0 and live.most == 4
     rows = trials(tmp_path, spec.name)
     assert len(rows) == 4 and (rows["gpu_fraction"] == 0.25).all() and (rows["gpu_ids"] == "0").all()
     assert (rows["device"] == "cpu").all()  # the toy never touches torch, so it used no GPU

@@ -11,7 +11,7 @@ Two objects are opened together from one benchmark table:
 * :class:`Evaluator` — what the **statistics** at the end of a trial get: clean values of any
   field, without spending budget, plus the held-out set and the top-k thresholds.
 
-Training code must only ever receive the oracle (the trainable contract in DESIGN.md).
+Training code must only ever receive the oracle (the trainable contract in docs/DESIGN.md).
 """
 from __future__ import annotations
 

@@ -16,7 +16,10 @@ Knobs (all optional; see :data:`DEFAULTS`):
 * ``trace_dir``: append a line per start (``start <step>``), per reported step (``step <n>``)
   and per finish (``done``) to ``<trace_dir>/<fingerprint>.log`` — to test that a resumed
   study reruns no finished trial and continues unfinished ones from their checkpoints;
-* ``data_path``: checked to exist by :func:`validate_config` (the "missing data" error path).
+* ``data_path``: checked to exist by :func:`validate_config` (the "missing data" error path);
+* ``rendezvous_dir`` + ``rendezvous_count``: before its first step, a trial signs in to the
+  folder and waits until that many trials have — to test how many run *at once* without
+  depending on how fast a loaded machine starts them (``rendezvous_timeout_s``, then it fails).
 """
 from __future__ import annotations
 
@@ -47,6 +50,9 @@ class ToyConfig:
     marker_dir: str | None = None
     trace_dir: str | None = None
     data_path: str | None = None
+    rendezvous_dir: str | None = None
+    rendezvous_count: int = 1
+    rendezvous_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -55,6 +61,8 @@ class ToyConfig:
             raise ValueError(f"toy: data_path does not exist: {self.data_path}")
         if self.fail_at_step is not None and self.marker_dir is None:
             raise ValueError("toy: fail_at_step needs marker_dir (where the one failure is remembered)")
+        if self.rendezvous_count > 1 and self.rendezvous_dir is None:
+            raise ValueError("toy: rendezvous_count needs rendezvous_dir (where trials sign in)")
 
 
 DEFAULTS: dict[str, Any] = asdict(ToyConfig())
@@ -88,7 +96,8 @@ def metrics_at(cfg: dict[str, Any], step: int) -> dict[str, float]:
     quality = math.exp(-8.0 * ((cfg["w_adv"] - 0.3) ** 2 + (cfg["noise"] - 0.05) ** 2))
     quality *= 1.0 - 0.5 * float(cfg["level"])
     jitter = 0.02 * (rng.random() - 0.5)
-    top5 = 100.0 * max(0.0, min(1.0, quality * progress + jitter))
+    # Units as the real trainables report them: shares as fractions, accuracies in percent.
+    top5 = max(0.0, min(1.0, quality * progress + jitter))
     queries = min(int(cfg["query_budget"]), 10 * step)
     return {
         "iteration": step,
@@ -97,10 +106,10 @@ def metrics_at(cfg: dict[str, Any], step: int) -> dict[str, float]:
         "novelty": round(0.5 + 0.5 * rng.random(), 6),
         "top1_pct": top5 / 5.0,
         "top5_pct": top5,
-        "top10_pct": min(100.0, top5 * 1.5),
+        "top10_pct": min(1.0, top5 * 1.5),
         "heldout_hit_pct": top5 / 10.0,
-        "acc_mean": 0.6 + 0.3 * quality * progress,
-        "acc_best": 0.7 + 0.25 * quality * progress,
+        "acc_mean": 60.0 + 30.0 * quality * progress,
+        "acc_best": 70.0 + 25.0 * quality * progress,
         "queries": queries,
         "loss/total": 1.0 - quality * progress,
     }
@@ -137,6 +146,18 @@ def _report(cfg: dict[str, Any], step: int) -> None:
     _trace(cfg, f"step {step}")
 
 
+def _rendezvous(cfg: dict[str, Any]) -> None:
+    """Sign in to ``rendezvous_dir``; return once ``rendezvous_count`` trials have signed in."""
+    folder = Path(cfg["rendezvous_dir"])
+    folder.mkdir(parents=True, exist_ok=True)
+    Path(folder, _fingerprint(cfg)).touch()
+    deadline = time.monotonic() + cfg["rendezvous_timeout_s"]
+    while (present := sum(1 for _ in folder.iterdir())) < cfg["rendezvous_count"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"toy: only {present} of {cfg['rendezvous_count']} trials ran at once")
+        time.sleep(0.05)
+
+
 def train(config: dict[str, Any]) -> None:
     """Run the toy: ``steps`` reported iterations, resumable from its checkpoints."""
     validate_config(config)
@@ -145,6 +166,8 @@ def train(config: dict[str, Any]) -> None:
     if (ckpt := reporting.load_checkpoint()) is not None:
         start = json.loads(Path(ckpt, STATE_FILE).read_text())["step"]
     _trace(cfg, f"start {start}")
+    if cfg["rendezvous_dir"] is not None:
+        _rendezvous(cfg)
     if start >= cfg["steps"]:  # restored from its final checkpoint: report it again
         _report(cfg, cfg["steps"])
     for step in range(start + 1, cfg["steps"] + 1):

@@ -117,9 +117,8 @@ def ranking_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
 
 
 # ============================================================================ the trial
-class GHNRun(lifecycle.GeneratorRun):
-    """One GHN trial (:mod:`trainables.lifecycle`): a step is ``report_every`` meta-batches; the
-    surrogate search and its scores are :meth:`finish`."""
+class _OnDevice(lifecycle.GeneratorRun):
+    """What both GHN tasks share: the ``ghn`` config, no benchmark table, the trial's device."""
 
     name = "ghn"
     Config = GHNConfig
@@ -128,6 +127,11 @@ class GHNRun(lifecycle.GeneratorRun):
     @classmethod
     def open_trial(cls, config: Mapping[str, Any], cfg: GHNConfig) -> "Device":
         return Device(reporting.device())
+
+
+class GHNRun(_OnDevice):
+    """One GHN trial (:mod:`trainables.lifecycle`): a step is ``report_every`` meta-batches; the
+    surrogate search and its scores are :meth:`finish`."""
 
     def __init__(self, cfg: GHNConfig, trial: "Device") -> None:
         import torch
@@ -362,17 +366,9 @@ def _finish(trial: GHNRun) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return metrics, rows
 
 
-class GroundTruthRun(lifecycle.GeneratorRun):
+class GroundTruthRun(_OnDevice):
     """The ``ground_truth`` task: train shard ``shard`` of the held-out (or validation) sample;
     a step is one cell (every training seed), reported with the rows so far."""
-
-    name = "ghn"
-    Config = GHNConfig
-    uses_benchmark = False
-
-    @classmethod
-    def open_trial(cls, config: Mapping[str, Any], cfg: GHNConfig) -> "Device":
-        return Device(reporting.device())
 
     def __init__(self, cfg: GHNConfig, trial: "Device") -> None:
         super().__init__(cfg, trial)
