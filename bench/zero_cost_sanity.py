@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from trainables import ghn, proxies
+    from trainables import proxies
+    from trainables.ghn.networks import build_program, cell_network_class
     from trainables.spaces.nb201 import OPS, parse_arch_str
 
     path = Path(args.data_dir) / "nb201_zero_cost_sample.csv"
@@ -52,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     x = torch.randn(args.batch, 3, 32, 32)
     y = torch.randint(0, 10, (args.batch,))
-    network = ghn._cell_network_class()
+    network = cell_network_class()
     ours: dict[str, list[float]] = {k: [] for k in proxies.PROXIES}
     t0 = time.perf_counter()
     for row in rows:
         genotype = [OPS.index(op) for op in parse_arch_str(row["arch_str"])]
-        net = network(ghn.build_program(genotype, 16, 5, 3, 10, 32), torch.Generator().manual_seed(args.seed))
+        net = network(build_program(genotype, 16, 5, 3, 10, 32), torch.Generator().manual_seed(args.seed))
         for name, score in proxies.PROXIES.items():
             ours[name].append(score(net, x, y))
     seconds = time.perf_counter() - t0
