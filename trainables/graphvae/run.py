@@ -82,6 +82,7 @@ class VAEConfig:
     tradeoff: float = 0.0             # c in perf(z) − c·complexity(z), standardised units
     ascent_queries: int = 50          # new cells from the ascent scored by the oracle
     final_samples: Literal["prior", "ascent"] = "prior"
+    sample_spread: float | None = None  # std of the final z around their centre; None: 1 (prior), 0 (ascent)
     recon_check: int = 256            # training cells behind each epoch's recon_acc
 
     def __post_init__(self) -> None:
@@ -89,7 +90,7 @@ class VAEConfig:
         lifecycle.positive(o, self, "hidden", "latent", "batch_size", "label_batch", "ascent_starts", "recon_check")
         lifecycle.positive(o, self, "epochs", "ascent_steps", "ascent_queries", "n_labels", "beta", "noise_scale",
                            "w_perf", "w_cmplx", "weight_decay", "grad_clip", "step_size", "tradeoff", "lr_final",
-                           zero_ok=True)
+                           "sample_spread", zero_ok=True)
         if not self.lr > 0:
             raise ValueError(f"{o}: lr must be > 0, got {self.lr!r}")
 
@@ -342,13 +343,18 @@ class GraphVAERun(lifecycle.GeneratorRun):
         return out
 
     def final_archs(self, ends: Tensor) -> list[ArchGraph]:
-        """``n_samples`` stochastic decodings: from the prior, or around the ascent's end points."""
+        """``n_samples`` stochastic decodings: from the prior, or around the ascent's end points
+        (``z = end + sample_spread · ε``; the spread is the diversity knob of the samples)."""
         n = self.trial.config.n_samples
         g = lifecycle.torch_stream(self.trial.config.seed, VAE_STREAM, SAMPLES, device=self.device)
         if self.cfg.final_samples == "ascent" and len(ends):
             z = ends[torch.arange(n, device=self.device) % len(ends)]
+            spread = self.cfg.sample_spread or 0.0
+            if spread > 0:
+                z = z + spread * torch.randn(z.shape, generator=g, device=self.device)
         else:
-            z = torch.randn((n, self.cfg.latent), generator=g, device=self.device)
+            spread = 1.0 if self.cfg.sample_spread is None else self.cfg.sample_spread
+            z = spread * torch.randn((n, self.cfg.latent), generator=g, device=self.device)
         return self.codec.from_arrays(*self.model.decode(z, stochastic=True, generator=g))
 
     # ------------------------------------------------------------------ checkpoints
