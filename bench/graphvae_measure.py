@@ -186,28 +186,35 @@ def _job(args: tuple) -> dict:
     return evaluate(run, final, ckpt, wall)
 
 
+def rf_predict(table, train_rows: np.ndarray, test_rows: np.ndarray, seed: int) -> np.ndarray:
+    """scikit-learn's random forest (100 trees) on one-hot ops of NB201's 6 edges, fit on
+    ``train_rows``' labels (``NB201_LABEL``) → predictions for ``test_rows``."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    y = table.column(NB201_LABEL)
+    X = np.eye(5)[table.genotypes].reshape(len(table), -1)
+    rf = RandomForestRegressor(n_estimators=100, random_state=seed, n_jobs=1).fit(X[train_rows], y[train_rows])
+    return rf.predict(X[test_rows])
+
+
 def _rf_job(args: tuple) -> list[dict]:
     seed, sizes, data_dir = args
     from scipy.stats import kendalltau
-    from sklearn.ensemble import RandomForestRegressor
 
-    from trainables.degrade import visible_mask
+    from trainables.graphvae.predictor import iso_split, pick_labels
     from trainables.spaces import load_table
 
     table = load_table("nb201", Path(data_dir))
     y = table.column(NB201_LABEL)
-    X = np.eye(5)[table.genotypes].reshape(len(table), -1)   # one-hot ops of the 6 edges
     order = table.extras["arch_index"].astype(np.int64)
-    splits = {"cell": np.isin(order, nb201_split(len(table), seed)),
-              "iso": visible_mask(np.zeros(len(table), bool), table.keys, y, TRAIN_SHARE, seed)}
+    cell = np.isin(order, nb201_split(len(table), seed))
+    splits = {"cell": (np.nonzero(cell)[0], np.nonzero(~cell)[0]),
+              "iso": iso_split(table.keys, y, seed, TRAIN_SHARE)}
     out = []
-    for split, is_train in splits.items():
-        tr, te = np.nonzero(is_train)[0], np.nonzero(~is_train)[0]
+    for split, (tr, te) in splits.items():
         for n in sizes:
             m = len(tr) if n == "all" else n
-            pick = np.random.default_rng([seed, m]).choice(tr, m, replace=False)
-            rf = RandomForestRegressor(n_estimators=100, random_state=seed, n_jobs=1).fit(X[pick], y[pick])
-            p = rf.predict(X[te])
+            p = rf_predict(table, pick_labels(tr, m, seed), te, seed)
             out.append({"kind": f"rf-{split}", "seed": seed, "n_labels": n, "n_train": m,
                         "tau_perf": float(kendalltau(p, y[te])[0]), "rmse_perf": float(np.sqrt(np.mean((p - y[te]) ** 2)))})
     return out

@@ -269,6 +269,12 @@ class GraphVAE(nn.Module):
     # ------------------------------------------------------------------ encoder
     def encode(self, labels: Tensor, adj: Tensor) -> tuple[Tensor, Tensor]:
         """``labels`` ``[B, N]`` long, ``adj`` ``[B, N, N]`` → ``(μ, log σ²)``, each ``[B, L]``."""
+        mu, logvar = self.enc_out(self.readout(labels, adj)).chunk(2, -1)
+        return mu, logvar
+
+    def readout(self, labels: Tensor, adj: Tensor) -> Tensor:
+        """The encoder's pooled features before the ``μ, log σ²`` layer: ``labels`` ``[B, N]``,
+        ``adj`` ``[B, N, N]`` → ``[B, 2H]`` (output node's state ‖ gated sum of all states)."""
         b, n = labels.shape
         adj = adj.float()
         x_in = self.enc_in(torch.cat([self._onehot(labels), self.pos.expand(b, -1, -1)], -1))  # [B, N, 3H]
@@ -282,8 +288,11 @@ class GraphVAE(nn.Module):
             h, p, g, _ = self.enc.step(x_t, msg)
             proj.append(p)
             pooled = pooled + g
-        mu, logvar = self.enc_out(torch.cat([h, pooled], -1)).chunk(2, -1)
-        return mu, logvar
+        return torch.cat([h, pooled], -1)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The parameters :meth:`encode` reads (what fine-tuning a predictor on it trains)."""
+        return [*self.enc_in.parameters(), *self.enc.parameters(), *self.enc_out.parameters()]
 
     def encode_batch(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """The same from a PyG :class:`Batch` of ``space.to_pyg`` graphs (all ``N`` nodes)."""
