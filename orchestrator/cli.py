@@ -3,7 +3,7 @@
 Subcommands::
 
     gnas run SPEC.yaml [--resume] [--out DIR] …    one orchestrator study from a YAML spec
-    gnas study degradation|generalisation|ablation …  a published study (= python studies/<name>.py …)
+    gnas study degradation|generalisation|ablation|quality_diversity …  a published study (= python studies/<name>.py …)
     gnas report NAME [--out DIR]                     rebuild a published study's report from the store
     gnas status [STORE]                              studies in a store: trials done/running/errored, GPU-hours
     gnas wandb …                                     W&B dashboards and sync (orchestrator.wandb_commands)
@@ -26,6 +26,7 @@ STUDIES = {
     "degradation": "how generators cope with worse training data (noise, fewer labels, held-out top, low fidelity)",
     "generalisation": "train on one dataset or space, score on every other",
     "ablation": "Optuna over one generator's loss weights and noise; winners re-seeded",
+    "quality_diversity": "top-5 % share against uniqueness, each generator swept over its diversity knob",
 }
 
 

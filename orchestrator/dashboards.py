@@ -51,8 +51,14 @@ def workspaces_api():
     return ws, wr
 
 
+KINDS = ("degradation", "generalisation", "ablation", "quality_diversity")
+
+
 def study_kind(manifest: Mapping[str, Any]) -> str:
-    """``degradation``, ``generalisation`` or ``ablation``, from what the manifest records."""
+    """``degradation``, ``generalisation``, ``ablation`` or ``quality_diversity``: the manifest's
+    ``kind`` (older manifests: inferred from what they record)."""
+    if manifest.get("kind") in KINDS:
+        return manifest["kind"]
     settings = manifest.get("settings") or {}
     if settings.get("conditions"):
         return "degradation"
@@ -108,6 +114,8 @@ def build(manifest: Mapping[str, Any], *, store_root: str, folder: Path, project
         sections += _degradation_sections(manifest, tables, ws, wr)
     elif kind == "generalisation":
         sections += _generalisation_sections(tables, figures, ws, wr)
+    elif kind == "quality_diversity":
+        sections += _quality_diversity_sections(ws, wr)
     else:
         sections += _ablation_sections(manifest, store_root, ws, wr)
     sections.append(ws.Section(name="Report figures", is_open=True,
@@ -146,6 +154,13 @@ def _generalisation_sections(tables, figures, ws, wr) -> list:
         wr.MediaBrowser(title=f"{m}: {GENERALISATION_METRIC}, trained on a row, scored on a column",
                         media_keys=[f"figure/transfer_{m}"]),
         wr.WeavePanelSummaryTable(table_name="table/summary")]) for m in methods if f"transfer_{m}" in figures]
+
+
+def _quality_diversity_sections(ws, wr) -> list:
+    """Every trial run as a point: uniqueness against top-5 % share (runs grouped by method)."""
+    return [ws.Section(name="Quality against diversity", is_open=True, panels=[
+        wr.ScatterPlot(title="top-5 % share against uniqueness, one point per trial",
+                       x=wr.SummaryMetric("uniqueness"), y=wr.SummaryMetric("top5_pct"))])]
 
 
 def _ablation_sections(manifest, store_root, ws, wr) -> list:
@@ -262,7 +277,9 @@ def referenced_keys(definition: Any) -> set[tuple[str, str]]:
             found.update(("history", k) for k in node["media_keys"])
         elif t in ("WeavePanelSummaryTable",):
             found.add(("history", node["table_name"]))
-        elif t in ("ScatterPlot", "BarPlot", "ScalarChart"):
+        elif t == "ScatterPlot":
+            found.update(("summary", node[axis]["name"]) for axis in ("x", "y") if node.get(axis))
+        elif t in ("BarPlot", "ScalarChart"):
             raise ValueError(f"referenced_keys does not read {t} panels")
         for v in node.values():
             walk(v)

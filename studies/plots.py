@@ -225,3 +225,45 @@ def bars(names: Sequence[str], values: Sequence[float], *, xlabel: str, title: s
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     return fig
+
+
+def frontier(points: "pd.DataFrame", *, knob_labels: Mapping[str, str], xlabel: str, ylabel: str, title: str,
+             x: str = "uniqueness", y: str = "top5_pct", scale: float = 1.0) -> "Figure":
+    """Two metrics at once, one line per ``method`` through its knob ``value``s in order.
+
+    ``points`` has one row per (method, value) with ``x``/``y`` means and their ``_lo``/``_hi``
+    95 % CI columns and ``n`` seeds; a method with a single point (no knob, NaN value) is a lone
+    marker. Every point carries CI bars on both axes and, small, its knob value; the legend names
+    each method's knob.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.6, 5.6), layout="constrained")
+    markers = "osD^vP*X"
+    for i, (method, d) in enumerate(points.groupby("method", sort=True)):
+        d = d.sort_values("value")
+        xs, ys = d[x].to_numpy(float) * scale, d[y].to_numpy(float) * scale
+
+        def err(col: str, mid: np.ndarray) -> np.ndarray:
+            lo, hi = d[f"{col}_lo"].to_numpy(float) * scale, d[f"{col}_hi"].to_numpy(float) * scale
+            return np.nan_to_num(np.vstack([mid - lo, hi - mid]), nan=0.0).clip(min=0.0)
+
+        knob = knob_labels.get(method, "")
+        label = f"{method_name(method)}, {seeds_label(d['n'])}" + (f" (knob: {knob})" if knob else "")
+        ax.errorbar(xs, ys, xerr=err(x, xs), yerr=err(y, ys), color=f"C{i}", marker=markers[i % len(markers)],
+                    markersize=5, capsize=2.5, linewidth=1.3, elinewidth=0.9, label=label, zorder=3)
+        for vx, vy, v in zip(xs, ys, d["value"]):
+            if np.isfinite(v):
+                ax.annotate(f"{v:g}", (vx, vy), textcoords="offset points", xytext=(5, 4), fontsize=7.5,
+                            color=f"C{i}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if scale == 100.0:
+        for get, put in ((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim)):
+            low, high = get()
+            put(max(low, -1.0), min(high, 101.0))
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=11)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8.5, frameon=False,
+               title="points: mean over seeds, labelled with the knob's value\n"
+                     "bars: 95 % CI on both axes; up and right is better", title_fontsize=8.5)
+    return fig

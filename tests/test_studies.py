@@ -286,3 +286,66 @@ def test_relative_data_dir_is_made_absolute_for_trials_running_elsewhere(shared_
     assert s.data_dir == str(here / "data") and s.out == str(here / "rel-out")
     assert Path(s.data_dir).samefile(shared_data)
     assert s.benchmark() == {"space": "nb201", "data_dir": s.data_dir}
+
+
+# ----------------------------------------------------------------------------- quality against diversity
+@pytest.fixture(scope="module")
+def quality_diversity(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quality_diversity")
+    args = ["--preset", "smoke", "--trainables", "gnn2gnn", "--quiet", "--out", str(out)]
+    code = study("quality_diversity").main(args)  # W&B on (offline): the scatter panel must name real keys
+    return out, out / "studies" / "quality_diversity-smoke-nbgraph", code, args
+
+
+def test_quality_diversity_smoke_places_every_knob_value_on_both_axes(quality_diversity):
+    out, folder, code, _ = quality_diversity
+    assert code == 0
+    qd = study("quality_diversity")
+    trials = pd.read_parquet(folder / "tables" / "trials.parquet")
+    # gnn2gnn × 2 entropy weights, marginals × 2 q, uniform: × 2 seeds
+    assert len(trials) == (2 + 2 + 1) * 2 and (trials["status"] == "TERMINATED").all()
+    points = pd.read_csv(folder / "tables" / "points.csv")
+    knobs = {m: sorted(points.loc[points["method"] == m, "value"]) for m in ("gnn2gnn", "marginals")}
+    assert knobs == {"gnn2gnn": qd.KNOBS["gnn2gnn"].levels["smoke"], "marginals": qd.KNOBS["marginals"].levels["smoke"]}
+    assert points.loc[points["method"] == "uniform", "value"].isna().all()
+    for metric in ("top5_pct", "uniqueness"):
+        p = points.dropna(subset=[metric])
+        assert ((p[f"{metric}_lo"] <= p[metric]) & (p[metric] <= p[f"{metric}_hi"])).all()
+        assert p[[metric, f"{metric}_lo", f"{metric}_hi"]].stack().between(0, 1).all()
+    # each point's means are the seeds' means, straight from the trials
+    tidy = pd.read_parquet(folder / "tables" / "tidy.parquet")
+    marg = tidy[(tidy["method"] == "marginals") & (tidy["value"] == 10.0)]
+    assert points.set_index(["method", "value"]).loc[("marginals", 10.0), "uniqueness"] == pytest.approx(
+        marg["uniqueness"].mean())
+    report = (folder / "report.md").read_text()
+    assert "![quality against diversity](figures/quality_diversity.png)" in report
+    assert "| GNN2GNN | w_sample_entropy = 0 |" in report and "| product of marginals | q = 10 |" in report
+    assert "## Dominance" in report and "Holm" in report
+    assert (folder / "figures" / "quality_diversity.png").stat().st_size > 10_000
+    assert assert_every_trial_has_one_complete_run(out, "quality_diversity-smoke-nbgraph") == len(trials)
+    named = assert_dashboards_name_real_keys(out, "quality_diversity-smoke-nbgraph")
+    assert {("summary", "uniqueness"), ("summary", "top5_pct")} <= named
+
+
+def test_quality_diversity_report_only_is_identical(quality_diversity):
+    out, folder, _, args = quality_diversity
+    before = report_files(folder)
+    assert study("quality_diversity").main([*args, "--report-only", "--no-wandb"]) == 0
+    assert report_files(folder) == before
+
+
+def test_quality_diversity_front_keeps_exactly_the_non_dominated_points():
+    qd = study("quality_diversity")
+    pts = pd.DataFrame({"uniqueness": [0.9, 0.5, 0.6, 0.6, float("nan")],
+                        "top5_pct": [0.1, 0.5, 0.4, 0.2, 0.9]})
+    # (0.6, 0.2) is beaten by (0.6, 0.4); a point without valid samples is never on the front
+    assert qd.non_dominated(pts) == [0, 1, 2]
+
+
+def test_quality_diversity_refuses_a_generator_without_a_knob_and_a_zero_budget(tmp_path, capsys):
+    qd = study("quality_diversity")
+    assert qd.main(["--preset", "smoke", "--trainables", "ghn", "--out", str(tmp_path / "o")]) == 2
+    assert "has no diversity knob" in capsys.readouterr().err
+    assert qd.main(["--preset", "smoke", "--query-budget", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "--query-budget must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "studies").exists()
