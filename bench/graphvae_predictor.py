@@ -18,7 +18,8 @@ Methods (``--variants`` adds or replaces any; each is a predictor config plus ``
   same trial with ``train_fraction`` 0.9 at the seed, so it sees the training side of the split
   only (inductive); ``"none"`` — a fresh encoder of the same architecture (the ablation).
   With ``recon_weight`` > 0 the fine-tuning keeps fitting recon + β·KL on the cells pretraining
-  saw (all cells for ``"all"`` and ``"none"``, the training side for ``"train"``), unlabelled.
+  saw (all cells for ``"all"`` and ``"none"``, the training side for ``"train"``), unlabelled;
+  with ``pseudo_steps`` > 0 those cells are pseudo-labelled by the ensemble (self-training).
   One pretraining per (setting, seed, VAE config), cached under ``--cache``, reused for every
   label count (pretraining sees no label).
 * ``rf`` — ``bench/graphvae_measure.py``'s random forest on one-hot ops.
@@ -112,7 +113,7 @@ def run_seed(seed: int, sizes: list[int], variants: dict, args, table, codec_arr
             pool = train if setting == "train" else np.arange(len(table))  # what the pretraining saw
             t0 = time.perf_counter()
             pred = fit(states[setting][0], dims, lab[pick], adj[pick], y[pick], cfg, seed,
-                       unlabelled=(lab[pool], adj[pool]) if cfg.recon_weight > 0 else None)
+                       unlabelled=(lab[pool], adj[pool]) if cfg.recon_weight > 0 or cfg.pseudo_steps > 0 else None)
             p = pred.predict(lab[test], adj[test])
             rows.append({"method": name, "seed": seed, "n_labels": n, "tau": float(kendalltau(p, y[test])[0]),
                          "fit_s": time.perf_counter() - t0, "n_test": len(test)})
@@ -193,6 +194,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    # what every trial sets (trainables/common.py): a pretraining run in this process would set
+    # it anyway, and a fit must not depend on whether its encoder came from the cache
+    torch.use_deterministic_algorithms(True, warn_only=True)
     from trainables.graphvae import GraphCodec
     from trainables.spaces import load_table
 

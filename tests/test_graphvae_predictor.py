@@ -77,6 +77,23 @@ def test_fit_learns_the_ranking_of_its_labels(features, encoder_lr, pretrained):
             assert any(not torch.equal(v, state[k]) for k, v in enc.items())
 
 
+def test_semi_supervised_fits_use_the_unlabelled_cells():
+    """Recon on unlabelled cells and self-training on them change the fit, still learn the
+    ranking, and are refused without unlabelled cells or with a frozen encoder."""
+    lab, adj, y, dims = _cells(32)
+    pool = _cells(48, seed=1)[:2]
+    base = dict(encoder_lr=3e-3, **TINY)
+    plain = fit(_vae_state(dims), dims, lab, adj, y, PredictorConfig(**base), seed=0).predict(lab, adj)
+    for extra in ({"recon_weight": 0.5, "unlabelled_batch": 8}, {"pseudo_steps": 10, "unlabelled_batch": 8}):
+        cfg = PredictorConfig(**base, **extra)
+        p = fit(_vae_state(dims), dims, lab, adj, y, cfg, seed=0, unlabelled=pool).predict(lab, adj)
+        assert not np.array_equal(p, plain) and kendalltau(p, y)[0] > 0.5
+        with pytest.raises(ValueError, match="unlabelled"):
+            fit(_vae_state(dims), dims, lab, adj, y, cfg, seed=0)
+        with pytest.raises(ValueError, match="encoder_lr"):
+            PredictorConfig(**{**base, "encoder_lr": 0.0}, **extra)
+
+
 def test_same_seed_same_predictions_other_seed_other():
     lab, adj, y, dims = _cells()
     cfg = PredictorConfig(encoder_lr=1e-3, **TINY)

@@ -61,6 +61,10 @@ class PredictorConfig:
     recon_weight: float = 0.0
     unlabelled_batch: int = 64
     beta: float = 0.05               # the VAE's KL weight (graphvae's default)
+    # self-training: after the ensemble is fit, each member trains ``pseudo_steps`` more steps
+    # with a minibatch of unlabelled cells whose targets are the ensemble's mean scores
+    pseudo_steps: int = 0
+    pseudo_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.features not in ("mu", "readout"):
@@ -77,6 +81,10 @@ class PredictorConfig:
             raise ValueError("predictor: mse_weight and rank_weight are both 0: nothing to fit")
         if self.recon_weight > 0 and self.encoder_lr == 0:
             raise ValueError("predictor: recon_weight > 0 trains the encoder: set encoder_lr > 0")
+        if int(self.pseudo_steps) < 0 or not float(self.pseudo_weight) >= 0:
+            raise ValueError("predictor: pseudo_steps and pseudo_weight must be >= 0")
+        if self.pseudo_steps > 0 and self.encoder_lr == 0:
+            raise ValueError("predictor: pseudo_steps > 0 trains the encoder: set encoder_lr > 0")
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "PredictorConfig":
@@ -171,8 +179,8 @@ def fit(vae_state: dict[str, Tensor] | None, dims: dict[str, int], labels: np.nd
         cfg: the fitting settings; seed: member ``k`` draws from ``[seed, PREDICTOR_STREAM, k]``.
         unlabelled: cells without labels, ``([U, N], [U, N, N])``, for ``cfg.recon_weight > 0``.
     """
-    if cfg.recon_weight > 0 and (unlabelled is None or not len(unlabelled[0])):
-        raise ValueError("predictor: recon_weight > 0 needs unlabelled cells")
+    if (cfg.recon_weight > 0 or cfg.pseudo_steps > 0) and (unlabelled is None or not len(unlabelled[0])):
+        raise ValueError("predictor: recon_weight or pseudo_steps > 0 needs unlabelled cells")
     y = np.asarray(y, dtype=np.float64)
     if len(y) != len(labels) or len(y) != len(adj):
         raise ValueError(f"predictor: {len(labels)} cells, {len(adj)} adjacencies and {len(y)} labels")
@@ -191,13 +199,23 @@ def fit(vae_state: dict[str, Tensor] | None, dims: dict[str, int], labels: np.nd
                 vae.load_state_dict(copy.deepcopy(vae_state))
             member = _Member(vae, cfg.features, cfg.head_hidden)
         members.append(_train_member(member, lab_t, adj_t, y_t, cfg, np.random.default_rng([seed, PREDICTOR_STREAM, k]),
-                                     unlabelled))
+                                     unlabelled, cfg.steps))
+    if cfg.pseudo_steps > 0:
+        assert unlabelled is not None
+        teacher = Predictor(members, (0.0, 1.0))
+        pseudo = (*unlabelled, torch.as_tensor(teacher.predict(*unlabelled), dtype=torch.float32))
+        members = [_train_member(m, lab_t, adj_t, y_t, cfg, np.random.default_rng([seed, PREDICTOR_STREAM, k, 1]),
+                                 unlabelled, cfg.pseudo_steps, pseudo) for k, m in enumerate(members)]
     return Predictor(members, norm)
 
 
 def _train_member(member: _Member, labels: Tensor, adj: Tensor, y: Tensor, cfg: PredictorConfig,
-                  rng: np.random.Generator, unlabelled: tuple[np.ndarray, np.ndarray] | None) -> _Member:
+                  rng: np.random.Generator, unlabelled: tuple[np.ndarray, np.ndarray] | None, steps: int,
+                  pseudo: tuple[np.ndarray, np.ndarray, Tensor] | None = None) -> _Member:
+    """``steps`` Adam steps on the labelled minibatch loss (+ recon on ``unlabelled``, + the same
+    loss on a minibatch of ``pseudo`` = (labels, adj, target scores) cells)."""
     frozen = cfg.encoder_lr == 0
+    member.requires_grad_(True)
     groups = [{"params": list(member.head.parameters()), "lr": cfg.lr}]
     if frozen:
         member.vae.requires_grad_(False)
@@ -210,13 +228,19 @@ def _train_member(member: _Member, labels: Tensor, adj: Tensor, y: Tensor, cfg: 
     m = len(y)
     noise = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))   # the VAE's ε
     member.train()
-    for _ in range(cfg.steps):
+    for _ in range(steps):
         idx = torch.from_numpy(rng.choice(m, size=cfg.batch_size, replace=False)) if m > cfg.batch_size \
             else torch.arange(m)
         score = member.head(feats[idx]).squeeze(-1) if frozen else member(labels[idx], adj[idx])
         loss = cfg.mse_weight * F.mse_loss(score, y[idx]) + cfg.rank_weight * pairwise_rank_loss(score, y[idx])
         if cfg.recon_weight > 0:
             loss = loss + cfg.recon_weight * _vae_loss(member.vae, unlabelled, cfg, rng, noise)
+        if pseudo is not None:
+            j = rng.choice(len(pseudo[2]), size=min(cfg.unlabelled_batch, len(pseudo[2])), replace=False)
+            s_u = member(torch.from_numpy(pseudo[0][j]), torch.from_numpy(pseudo[1][j]))
+            t_u = pseudo[2][torch.from_numpy(j)]
+            loss = loss + cfg.pseudo_weight * (cfg.mse_weight * F.mse_loss(s_u, t_u)
+                                               + cfg.rank_weight * pairwise_rank_loss(s_u, t_u))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
