@@ -166,9 +166,36 @@ def test_batch_entropy_gradient_is_finite_with_masked_choices():
     assert float(gnn2gnn.batch_entropy(uniform, mask)) == pytest.approx(1.0)
 
 
+def test_sample_entropy_is_a_lower_bound_that_sees_a_collapse_batch_entropy_misses():
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    # five confident samples, each a different op at both positions: every marginal is uniform
+    # (batch entropy 1) yet the generator draws one of only five joint cells
+    confident = torch.full((5, 2, 5), -20.0)
+    for b in range(5):
+        confident[b, :, b] = 20.0
+    assert float(gnn2gnn.batch_entropy(confident, mask)) == pytest.approx(1.0)
+    assert float(gnn2gnn.sample_entropy(confident, mask)) == pytest.approx(0.0, abs=1e-6)
+    uniform = torch.zeros(5, 2, 5)
+    assert float(gnn2gnn.sample_entropy(uniform, mask)) == pytest.approx(1.0)
+    masked = torch.tensor([[True, True, True], [True, True, False]])
+    logits = torch.randn(4, 2, 3).masked_fill(~masked, -1e9).requires_grad_(True)
+    h = gnn2gnn.sample_entropy(logits, masked)
+    h.backward()
+    assert 0.0 < float(h.detach()) <= 1.0 and torch.isfinite(logits.grad).all()
+
+
+def test_sample_temperature_spreads_the_samples_and_leaves_training_alone():
+    base = {**SMOKE, "n_samples": 200, "w_sample_entropy": 0.5}
+    cold, cold_cols = _archs({**base, "sample_temperature": 0.2})
+    hot, hot_cols = _archs({**base, "sample_temperature": 5.0})
+    assert hot["uniqueness"] > cold["uniqueness"]
+    for key in ("loss/g", "loss/d", "loss/v", "sample_entropy"):  # the same training, draw for draw
+        assert hot[key] == cold[key]
+
+
 def test_validate_config_rejects_bad_knobs():
     gnn2gnn.validate_config(SMOKE)
     for bad in ({"tau": 0}, {"lambda_adv": 1.5}, {"conv": "gat"}, {"epochs": 0}, {"nope": 1},
-                {"holdout_top_pct": 100}):
+                {"holdout_top_pct": 100}, {"sample_temperature": 0}, {"w_sample_entropy": -1}):
         with pytest.raises(ValueError):
             gnn2gnn.validate_config({**SMOKE, **bad})

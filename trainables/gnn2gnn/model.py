@@ -357,6 +357,24 @@ def batch_entropy(logits: Tensor, choice_mask: Tensor) -> Tensor:
     return (ent[keep] / torch.log(k[keep])).mean()
 
 
+def sample_entropy(logits: Tensor, choice_mask: Tensor) -> Tensor:
+    """Mean normalised entropy of each sample's own choice distribution (conditional entropy).
+
+    Given its noise ``z`` the generator draws every position independently from
+    ``softmax(logits)``, so ``E_z Σ_i H(p_i(· | z))`` is a **lower** bound on the entropy of
+    the joint distribution of cells it generates. :func:`batch_entropy` is (a sum of marginal
+    entropies) an *upper* bound: five cells can make every position's marginal uniform, so
+    maximising it cannot stop a collapse onto a few joint modes; maximising this can.
+    Normalised per position by ``log K_i``; in [0, 1]. Shapes: ``logits [B, D, K]``,
+    ``choice_mask [D, K]`` → ``[]``.
+    """
+    p = torch.softmax(logits, dim=-1)
+    ent = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)                # [B, D]
+    k = choice_mask.sum(-1).to(p.dtype)
+    keep = k > 1
+    return (ent[:, keep] / torch.log(k[keep])).mean()
+
+
 def gumbel_st(logits: Tensor, tau: float, gen: torch.Generator) -> Tensor:
     """Straight-through Gumbel-softmax: hard one-hots forward, soft gradients backward.
 
@@ -501,23 +519,30 @@ class GNN2GNN(nn.Module):
         self.opt_v = torch.optim.Adam(self.val.parameters(), lr=lr, betas=betas, foreach=True)
 
     # ------------------------------------------------------------------ generation
-    def generate(self, batch_size: int, gen: torch.Generator, ema: bool = False) -> tuple[Tensor, Tensor]:
+    def generate(self, batch_size: int, gen: torch.Generator, ema: bool = False,
+                 temperature: float = 1.0) -> tuple[Tensor, Tensor]:
         """``(one-hots [B, D, K], logits [B, D, K])``: straight-through Gumbel-softmax samples
         (differentiable w.r.t. the generator) and the logits they were drawn from. With
-        ``ema`` the weight-averaged generator draws them (when ``ema_decay > 0``)."""
+        ``ema`` the weight-averaged generator draws them (when ``ema_decay > 0``); the hard
+        samples follow ``softmax(logits / temperature)`` (1 = the generator's own distribution)."""
         net = self.gen_ema if ema and self.gen_ema is not None else self.gen
         z, adj = net.noise(batch_size, gen)
         logits = net(z, adj)
+        if temperature != 1.0:
+            logits = logits / temperature
         return gumbel_st(logits, self.cfg.tau, gen), logits
 
     @torch.no_grad()
-    def sample(self, n: int, gen: torch.Generator, chunk: int = 1000) -> list[ArchGraph]:
-        """``n`` decoded architectures (invalid ones kept; the space judges validity)."""
+    def sample(self, n: int, gen: torch.Generator, chunk: int = 1000, temperature: float | None = None
+               ) -> list[ArchGraph]:
+        """``n`` decoded architectures (invalid ones kept; the space judges validity), drawn at
+        ``temperature`` (default: the config's ``sample_temperature``)."""
+        t = self.cfg.sample_temperature if temperature is None else temperature
         was = self.training
         self.eval()
         out: list[ArchGraph] = []
         for start in range(0, n, chunk):
-            y, _ = self.generate(min(chunk, n - start), gen, ema=True)
+            y, _ = self.generate(min(chunk, n - start), gen, ema=True, temperature=t)
             out.extend(self.space.decode(g) for g in self.renderer.genotypes(y))
         self.train(was)
         return out
@@ -572,6 +597,11 @@ class GNN2GNN(nn.Module):
                 h = batch_entropy(logits, self.renderer.choice_mask)
                 loss_g = loss_g + w_ent * (1.0 - h)
                 out["batch_entropy"] = float(h.detach())
+            w_sent = self.cfg.w_sample_entropy
+            if w_sent > 0:
+                hs = sample_entropy(logits, self.renderer.choice_mask)
+                loss_g = loss_g + w_sent * (1.0 - hs)
+                out["sample_entropy"] = float(hs.detach())
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()

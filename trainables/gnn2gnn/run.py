@@ -74,14 +74,18 @@ class GNN2GNNConfig:
     mbstd: bool = False                   # discriminator sees the minibatch std of its graph embeddings
     d_spectral_norm: bool = True          # spectral normalisation of the discriminator's linear maps
     ema_decay: float = 0.99               # > 0: samples come from an exponential moving average of G
+    # quality with diversity (not in the paper; 0 / 1.0 = off)
+    w_sample_entropy: float = 0.0         # weight of (1 − per-sample entropy), a lower bound on the joint's
+    sample_temperature: float = 1.0       # evaluation samples follow softmax(logits / T); training is untouched
     n_eval: int = 200                     # samples behind each epoch's metrics (the last uses n_samples)
 
     def __post_init__(self) -> None:
         o = "gnn2gnn"
         lifecycle.positive(o, self, "hidden", "noise_dim", "g_layers", "d_layers", "v_layers", "batch_size", "epochs",
                            "steps_per_epoch", "n_eval")
-        lifecycle.positive(o, self, "w_disc", "w_val", "w_entropy", "n_labelled", "gen_queries_per_epoch", zero_ok=True)
-        for k in ("tau", "lr"):
+        lifecycle.positive(o, self, "w_disc", "w_val", "w_entropy", "w_sample_entropy", "n_labelled",
+                           "gen_queries_per_epoch", zero_ok=True)
+        for k in ("tau", "lr", "sample_temperature"):
             if not getattr(self, k) > 0:
                 raise ValueError(f"{o}: {k} must be > 0, got {getattr(self, k)!r}")
         if not 0.0 <= self.lambda_adv <= 1.0:
