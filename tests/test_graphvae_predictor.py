@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 from scipy.stats import kendalltau  # noqa: E402
 
 from trainables import graphvae, reporting  # noqa: E402
-from trainables.graphvae.predictor import (PredictorConfig, fit, iso_split, pairwise_rank_loss,  # noqa: E402
-                                           pick_labels)
+from trainables.graphvae.predictor import (PredictorConfig, fit, iso_representatives, iso_split,  # noqa: E402
+                                           pairwise_rank_loss, pick_labels)
 from trainables.spaces import get_space  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest
@@ -155,3 +155,11 @@ def test_config_refuses(bad, match):
         PredictorConfig.from_config(bad)
     with pytest.raises(ValueError, match="unknown"):
         PredictorConfig.from_config({"featurs": "mu"})
+
+
+def test_iso_representatives_pick_one_preferred_member_per_class():
+    keys = np.array(["a", "b", "a", "c", "b", "a"], dtype=object)
+    pref = np.array([0, 1, 2, 0, 1, 2])
+    rep = iso_representatives(keys, pref)
+    np.testing.assert_array_equal(rep, [2, 1, 2, 3, 1, 2])   # a: the first of the two 2s; b: tie → row 1
+    assert all(keys[rep[i]] == keys[i] for i in range(len(keys)))

@@ -5,6 +5,8 @@ performance and complexity read ``μ`` (:mod:`.model`); search is gradient ascen
 space, its new cells scored by budgeted oracle queries (:mod:`.run`, a
 :class:`trainables.lifecycle.GeneratorRun`). :func:`load_model` rebuilds the model of a
 checkpoint (for measurements on held-out cells, see ``bench/graphvae_measure.py``).
+:mod:`.predictor` fits a few-label performance predictor on an encoder pretrained without
+labels (``bench/graphvae_predictor.py``).
 """
 from trainables.graphvae.model import DAGConv, Decoded, GraphCodec, GraphVAE, TopoGRU, ascend, kl_divergence
 from trainables.graphvae.run import (DEFAULTS, NOISE, PRESETS, SAMPLES, VAE_STREAM, GraphVAERun, Trained, VAEConfig,
