@@ -1,14 +1,17 @@
 """GNN2GNN on NAS-Bench-201 against the product-of-marginals baseline and random sampling.
 
-    python bench/gnn2gnn_measure.py [--data-dir ../shared/data] [--seeds 3] [--jobs 2]
-                                    [--epochs 10] [--steps 100] [--variants default,good20] [--quick]
+    python bench/gnn2gnn_measure.py [--data-dir ../shared/data] [--seeds 3] [--seed0 0] [--jobs 2]
+                                    [--epochs 10] [--steps 100] [--variants default,before19,good20]
+                                    [--set JSON] [--full-data-only] [--quick]
 
 Labels: ``cifar10-valid/valid/200`` (common's default); statistics: ``cifar10/test/200``;
 1,000 generated architectures per trial. Settings: full training data, and the top 10 %
 held out (``holdout_top_pct = 10``). Methods, all on the same training data (one oracle per
 seed and setting):
 
-* ``gnn2gnn (good=50 %)`` (``default``): the trainable's defaults (the paper's top-50 % valuer);
+* ``gnn2gnn (defaults)`` (``default``): the trainable's defaults;
+* ``gnn2gnn (before issue 19)`` (``before19``): the defaults before issue 19 (top-50 % valuer,
+  no joint-entropy bonus, no sharpness penalty);
 * ``gnn2gnn (good=20 %)`` (``good20``): the trainable's defaults with ``good_top_pct = 20``;
 * ``marginals q=10/20/50 %`` (:func:`trainables.baselines.marginal_baseline`);
 * ``random`` (``space.sample_random``).
@@ -21,6 +24,7 @@ processes of one torch thread each. Not part of the test run.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import time
 import warnings
@@ -34,7 +38,10 @@ CROSS = ("cifar100/test/200", "imagenet16/test/200")
 COLS = ("validity", "uniqueness", "novelty", "top1_pct", "top5_pct", "top10_pct", "heldout_hit_pct",
         "acc_mean", "acc_best", "queries")
 CROSS_COLS = ("top1_pct", "top5_pct", "top10_pct", "acc_mean", "acc_best")
-VARIANTS = {"default": ("gnn2gnn (good=50 %)", {}), "good20": ("gnn2gnn (good=20 %)", {"good_top_pct": 20.0})}
+# The defaults before issue 19 (valuer "good" = top 50 %, no joint-entropy or sharpness term).
+BEFORE_19 = {"good_top_pct": 50.0, "w_joint_entropy": 0.0, "w_sharpness": 0.0}
+VARIANTS = {"default": ("gnn2gnn (defaults)", {}), "before19": ("gnn2gnn (before issue 19)", BEFORE_19),
+            "good20": ("gnn2gnn (good=20 %)", {"good_top_pct": 20.0})}
 
 
 def _trial(job: tuple[str, dict]) -> tuple[str, dict, dict, float]:
@@ -74,6 +81,10 @@ def main() -> None:
     p.add_argument("--variants", default="default,good20",
                    help="GNN2GNN variants, comma-separated (default, good20); the held-out setting runs the first")
     p.add_argument("--quick", action="store_true", help="2 epochs × 20 steps (checks the script runs)")
+    p.add_argument("--seed0", type=int, default=0,
+                   help="first seed (measurements: 0..; tuning runs used 100.., never measured here)")
+    p.add_argument("--set", default="{}", metavar="JSON", help="overrides of every GNN2GNN variant's config")
+    p.add_argument("--full-data-only", action="store_true", help="skip the held-out setting")
     args = p.parse_args()
     chosen = [VARIANTS[v.strip()] for v in args.variants.split(",") if v.strip()]
     warnings.filterwarnings("ignore", ".*torch.jit.script.*", DeprecationWarning)
@@ -88,7 +99,9 @@ def main() -> None:
     table = load_table("nb201", args.data_dir)
     epochs = 2 if args.quick else (args.epochs or gnn2gnn.DEFAULTS["epochs"])
     steps = 20 if args.quick else (args.steps or gnn2gnn.DEFAULTS["steps_per_epoch"])
-    settings = {"full data": 0.0, "top 10 % held out": 10.0}
+    settings = {"full data": 0.0} if args.full_data_only else {"full data": 0.0, "top 10 % held out": 10.0}
+    seeds = range(args.seed0, args.seed0 + args.seeds)
+    overrides = json.loads(args.set)
     base = {"space": "nb201", "data_dir": args.data_dir, "label_field": LABEL, "eval_field": EVAL,
             "n_samples": 1000, "epochs": epochs, "steps_per_epoch": steps}
     jobs = []
@@ -96,8 +109,9 @@ def main() -> None:
         for i, (name, extra) in enumerate(chosen):
             if hold and i > 0:
                 continue  # held out: the first variant only (keeps the run short)
-            for seed in range(args.seeds):
-                jobs.append((f"{name}|{setting}", {**base, **extra, "seed": seed, "holdout_top_pct": hold}))
+            for seed in seeds:
+                jobs.append((f"{name}|{setting}", {**base, **extra, **overrides, "seed": seed,
+                                                   "holdout_top_pct": hold}))
     t0 = time.perf_counter()
     results: dict[str, list[dict]] = {}
     seconds: list[float] = []
@@ -112,7 +126,7 @@ def main() -> None:
     cross: dict[str, dict[str, dict[str, list[dict]]]] = {f: {} for f in CROSS}
     for setting, hold in settings.items():
         rows[setting] = {}
-        for seed in range(args.seeds):
+        for seed in seeds:
             def fresh():
                 return open_benchmark(table, LABEL, EVAL, degradation=Degradation(holdout_top_pct=hold), seed=seed)
             for q in (10, 20, 50, None):
@@ -160,7 +174,7 @@ def main() -> None:
         for name, _ in chosen:
             if name in rows[setting]:
                 print(f"- {setting}, {name}: " + ", ".join(
-                    f"{i}: {x['top5_pct']:.3f} / {x['uniqueness']:.3f}" for i, x in enumerate(rows[setting][name])))
+                    f"{i}: {x['top5_pct']:.3f} / {x['uniqueness']:.3f}" for i, x in zip(seeds, rows[setting][name])))
     for f in CROSS:
         print(f"\nThe same architectures scored on {f} (trained on {LABEL}):\n")
         print("| setting | method | " + " | ".join(CROSS_COLS) + " |")

@@ -184,6 +184,35 @@ def test_sample_entropy_is_a_lower_bound_that_sees_a_collapse_batch_entropy_miss
     assert 0.0 < float(h.detach()) <= 1.0 and torch.isfinite(logits.grad).all()
 
 
+def test_joint_entropy_sees_both_a_joint_collapse_and_diversity_that_comes_from_the_noise():
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    five_modes = torch.full((20, 2, 5), -30.0)  # 4 samples on each of 5 sharp joint cells
+    for b in range(20):
+        five_modes[b, :, b % 5] = 30.0
+    # collision probability of the batch's pairs: 5 · C(4, 2) / C(20, 2) = 30 / 190
+    assert float(gnn2gnn.joint_entropy(five_modes, mask)) == pytest.approx(
+        np.log(190 / 30) / (2 * np.log(5)), rel=1e-4)
+    assert float(gnn2gnn.batch_entropy(five_modes, mask)) == pytest.approx(1.0)  # blind to it
+    assert float(gnn2gnn.joint_entropy(torch.zeros(8, 2, 5), mask)) == pytest.approx(1.0, abs=1e-6)
+    # 25 sharp, all different: no pair can collide; capped at the uniform distribution's 1
+    grid = torch.full((25, 2, 5), -30.0)
+    for b in range(25):
+        grid[b, 0, b // 5], grid[b, 1, b % 5] = 30.0, 30.0
+    assert float(gnn2gnn.joint_entropy(grid, mask)) == 1.0
+    assert float(gnn2gnn.sample_entropy(grid, mask)) == pytest.approx(0.0, abs=1e-6)  # all from the noise
+    logits = (five_modes / 30).requires_grad_(True)  # soft modes: below the cap, so it has a gradient
+    h = gnn2gnn.joint_entropy(logits, mask)
+    h.backward()
+    assert float(h.detach()) < 1.0 and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+def test_sharpness_makes_each_sample_confident():
+    base = {**SMOKE, "epochs": 4, "steps_per_epoch": 10, "w_joint_entropy": 1.0}
+    soft = _run({**base, "w_sample_entropy": 1.0})[-1]
+    sharp = _run({**base, "w_sharpness": 1.0})[-1]
+    assert sharp["sample_entropy"] < soft["sample_entropy"]
+
+
 def test_sample_temperature_spreads_the_samples_and_leaves_training_alone():
     base = {**SMOKE, "n_samples": 200, "w_sample_entropy": 0.5}
     cold, cold_cols = _archs({**base, "sample_temperature": 0.2})
@@ -196,6 +225,7 @@ def test_sample_temperature_spreads_the_samples_and_leaves_training_alone():
 def test_validate_config_rejects_bad_knobs():
     gnn2gnn.validate_config(SMOKE)
     for bad in ({"tau": 0}, {"lambda_adv": 1.5}, {"conv": "gat"}, {"epochs": 0}, {"nope": 1},
-                {"holdout_top_pct": 100}, {"sample_temperature": 0}, {"w_sample_entropy": -1}):
+                {"holdout_top_pct": 100}, {"sample_temperature": 0}, {"w_sample_entropy": -1}, {"w_joint_entropy": -1},
+                {"w_sharpness": -0.5}):
         with pytest.raises(ValueError):
             gnn2gnn.validate_config({**SMOKE, **bad})

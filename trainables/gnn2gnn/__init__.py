@@ -6,10 +6,10 @@ good. The networks are :mod:`.model`; the training run (labels, epochs, samples;
 :class:`trainables.lifecycle.GeneratorRun`) is :mod:`.run`.
 """
 from trainables.gnn2gnn.model import (GNN2GNN, Discriminator, GraphClassifier, Generator, SpaceRenderer, Valuer,
-                                      batch_entropy, gumbel_st, sample_entropy)
+                                      batch_entropy, gumbel_st, joint_entropy, sample_entropy)
 from trainables.gnn2gnn.run import (DEFAULTS, PRESETS, GNN2GNNConfig, GNN2GNNRun, ValuerData, reported_metrics,
                                     train, validate_config)
 
 __all__ = ["DEFAULTS", "GNN2GNN", "PRESETS", "Discriminator", "GNN2GNNConfig", "GNN2GNNRun", "Generator",
-           "GraphClassifier", "SpaceRenderer", "Valuer", "ValuerData", "batch_entropy", "gumbel_st",
+           "GraphClassifier", "SpaceRenderer", "Valuer", "ValuerData", "batch_entropy", "gumbel_st", "joint_entropy",
            "reported_metrics", "sample_entropy", "train", "validate_config"]

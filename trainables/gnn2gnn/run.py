@@ -75,7 +75,9 @@ class GNN2GNNConfig:
     d_spectral_norm: bool = True          # spectral normalisation of the discriminator's linear maps
     ema_decay: float = 0.99               # > 0: samples come from an exponential moving average of G
     # quality with diversity (not in the paper; 0 / 1.0 = off)
+    w_joint_entropy: float = 0.0          # weight of (1 − Rényi-2 entropy of the joint), from the batch's pairs
     w_sample_entropy: float = 0.0         # weight of (1 − per-sample entropy), a lower bound on the joint's
+    w_sharpness: float = 0.0              # weight of the per-sample entropy as a penalty: diversity from the noise
     sample_temperature: float = 1.0       # evaluation samples follow softmax(logits / T); training is untouched
     n_eval: int = 200                     # samples behind each epoch's metrics (the last uses n_samples)
 
@@ -83,7 +85,8 @@ class GNN2GNNConfig:
         o = "gnn2gnn"
         lifecycle.positive(o, self, "hidden", "noise_dim", "g_layers", "d_layers", "v_layers", "batch_size", "epochs",
                            "steps_per_epoch", "n_eval")
-        lifecycle.positive(o, self, "w_disc", "w_val", "w_entropy", "w_sample_entropy", "n_labelled",
+        lifecycle.positive(o, self, "w_disc", "w_val", "w_entropy", "w_joint_entropy", "w_sample_entropy",
+                           "w_sharpness", "n_labelled",
                            "gen_queries_per_epoch", zero_ok=True)
         for k in ("tau", "lr", "sample_temperature"):
             if not getattr(self, k) > 0:
