@@ -13,7 +13,7 @@ seed and setting):
 * ``gnn2gnn (before issue 19)`` (``before19``): the defaults before issue 19 (top-50 % valuer,
   no joint-entropy bonus, no sharpness penalty);
 * ``gnn2gnn (good=20 %)`` (``good20``): the trainable's defaults with ``good_top_pct = 20``;
-* ``marginals q=10/20/50 %`` (:func:`trainables.baselines.marginal_baseline`);
+* ``marginals q=5/10/20/50 %`` (:func:`trainables.baselines.marginal_baseline`);
 * ``random`` (``space.sample_random``).
 
 Prints Markdown tables (mean ± 95 % CI over seeds): the common statistics on cifar10 test,
@@ -129,7 +129,7 @@ def main() -> None:
         for seed in seeds:
             def fresh():
                 return open_benchmark(table, LABEL, EVAL, degradation=Degradation(holdout_top_pct=hold), seed=seed)
-            for q in (10, 20, 50, None):
+            for q in (5, 10, 20, 50, None):
                 oracle, ev = fresh()
                 rng = np.random.default_rng([seed, 2])
                 if q is None:
@@ -155,7 +155,7 @@ def main() -> None:
                                        ev.thresholds(f, (1.0, 5.0, 10.0))))
                 cross[f].setdefault(setting, {})[name] = per
 
-    order = [*(name for name, _ in chosen), "marginals q=10 %", "marginals q=20 %", "marginals q=50 %", "random"]
+    order = [*(name for name, _ in chosen), *(f"marginals q={q} %" for q in (5, 10, 20, 50)), "random"]
     print(f"GNN2GNN on NB201: labels {LABEL}, statistics {EVAL}, 1,000 samples per trial; "
           f"{epochs} epochs × {steps} steps (batch {gnn2gnn.DEFAULTS['batch_size']}); "
           f"mean ± 95 % CI over {args.seeds} seeds; shares are fractions of all samples.")

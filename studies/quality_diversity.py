@@ -7,7 +7,7 @@ top-5 % share of its generated architectures (evaluation field), **diversity** =
 uniqueness (distinct isomorphism classes / valid samples) — and sweeps, for each method, the
 one knob that trades the two:
 
-* GNN2GNN — ``w_sample_entropy``, the weight of its per-sample entropy bonus;
+* GNN2GNN — ``w_joint_entropy``, the weight of its joint-entropy bonus;
 * GraphPNAS — ``elite_size``, how many of its best queried cells it trains on;
 * graph VAE — ``sample_spread``, the std of the final latent draws around the search's end points;
 * product of marginals (reference) — ``q``, the top share of the labelled cells it is fit on;
@@ -55,8 +55,8 @@ class Knob:
 
 
 KNOBS: dict[str, Knob] = {
-    "gnn2gnn": Knob("w_sample_entropy", "per-sample entropy weight",
-                    {"smoke": [0.0, 1.0], "local": [0.0, 0.5, 2.0], "full": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]}),
+    "gnn2gnn": Knob("w_joint_entropy", "joint-entropy weight",
+                    {"smoke": [0.0, 3.0], "local": [0.0, 3.0, 8.0], "full": [0.0, 1.0, 3.0, 6.0, 10.0]}, default=3.0),
     "graphpnas": Knob("elite_size", "elite size",
                       {"smoke": [2, 5], "local": [3, 10, 30], "full": [3, 5, 10, 20, 40]}, default=5),
     "graphvae": Knob("sample_spread", "latent spread",
@@ -85,7 +85,7 @@ def parser(prog: str = "studies/quality_diversity.py") -> argparse.ArgumentParse
 
 # ----------------------------------------------------------------------------- the parts
 def variant_name(key: str, value: float) -> str:
-    """``w_sample_entropy=0.5`` → ``w_sample_entropy-0_5`` (named by value, so a later run with
+    """``w_joint_entropy=0.5`` → ``w_joint_entropy-0_5`` (named by value, so a later run with
     more values adds variants instead of renaming them)."""
     return f"{key}-{value:g}".replace(".", "_")
 

@@ -302,7 +302,7 @@ def test_quality_diversity_smoke_places_every_knob_value_on_both_axes(quality_di
     assert code == 0
     qd = study("quality_diversity")
     trials = pd.read_parquet(folder / "tables" / "trials.parquet")
-    # gnn2gnn × 2 entropy weights, marginals × 2 q, uniform: × 2 seeds
+    # gnn2gnn × 2 joint-entropy weights, marginals × 2 q, uniform: × 2 seeds
     assert len(trials) == (2 + 2 + 1) * 2 and (trials["status"] == "TERMINATED").all()
     points = pd.read_csv(folder / "tables" / "points.csv")
     knobs = {m: sorted(points.loc[points["method"] == m, "value"]) for m in ("gnn2gnn", "marginals")}
@@ -319,7 +319,7 @@ def test_quality_diversity_smoke_places_every_knob_value_on_both_axes(quality_di
         marg["uniqueness"].mean())
     report = (folder / "report.md").read_text()
     assert "![quality against diversity](figures/quality_diversity.png)" in report
-    assert "| GNN2GNN | w_sample_entropy = 0 |" in report and "| product of marginals | q = 10 |" in report
+    assert "| GNN2GNN | w_joint_entropy = 3 (default) |" in report and "| product of marginals | q = 10 |" in report
     assert "## Dominance" in report and "Holm" in report
     assert (folder / "figures" / "quality_diversity.png").stat().st_size > 10_000
     assert assert_every_trial_has_one_complete_run(out, "quality_diversity-smoke-nbgraph") == len(trials)

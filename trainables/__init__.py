@@ -86,7 +86,8 @@ class TrainableEntry:
 
 
 _GNN2GNN = FINISH_METRICS + ("epoch", "n_eval", "lambda", "n_labelled", "gen_labelled", "loss/d", "d_acc",
-                             "loss/v", "v_acc", "loss/g_adv", "loss/g_val", "loss/g", "batch_entropy")
+                             "loss/v", "v_acc", "loss/g_adv", "loss/g_val", "loss/g", "batch_entropy",
+                             "joint_entropy", "sample_entropy")
 _GRAPHPNAS = FINISH_METRICS + ("best_found_reward", "best_found_acc", "elite_mean_reward", "reward_baseline",
                                "gen/sampled", "gen/invalid", "gen/repeat", "gen/random_fill", "loss/edge_nll",
                                "loss/node_nll", "loss/entropy", "loss/total", "sample_logp_mean",

@@ -65,7 +65,7 @@ class GNN2GNNConfig:
     lambda_adv: float = 0.1               # λ after the first half (λ = 1 before)
     w_disc: float = 1.0                   # weight of the adversarial term in the generator loss
     w_val: float = 1.0                    # weight of the valuer term in the generator loss
-    good_top_pct: float = 50.0            # "good" = top n % of the labelled training set
+    good_top_pct: float = 10.0            # "good" = top n % of the labelled training set (paper: 50)
     n_labelled: int | None = None         # valuer labels: None = every training arch (within the budget)
     gen_queries_per_epoch: int = 0        # generated archs labelled through the oracle each epoch
     # anti-collapse (not in the paper; w_entropy 0, d_spectral_norm False, ema_decay 0 = the
@@ -74,10 +74,10 @@ class GNN2GNNConfig:
     mbstd: bool = False                   # discriminator sees the minibatch std of its graph embeddings
     d_spectral_norm: bool = True          # spectral normalisation of the discriminator's linear maps
     ema_decay: float = 0.99               # > 0: samples come from an exponential moving average of G
-    # quality with diversity (not in the paper; 0 / 1.0 = off)
-    w_joint_entropy: float = 0.0          # weight of (1 − Rényi-2 entropy of the joint), from the batch's pairs
+    # quality with diversity (not in the paper, see the model's docstring; 0 / 0 / 0 / 1.0 = off)
+    w_joint_entropy: float = 3.0          # weight of (1 − Rényi-2 entropy of the joint), from the batch's pairs
+    w_sharpness: float = 1.0              # weight of the per-sample entropy as a penalty: diversity from the noise
     w_sample_entropy: float = 0.0         # weight of (1 − per-sample entropy), a lower bound on the joint's
-    w_sharpness: float = 0.0              # weight of the per-sample entropy as a penalty: diversity from the noise
     sample_temperature: float = 1.0       # evaluation samples follow softmax(logits / T); training is untouched
     n_eval: int = 200                     # samples behind each epoch's metrics (the last uses n_samples)
 
