@@ -229,8 +229,9 @@ def _setting(method: str, value: float, knobs: dict[str, str]) -> str:
 
 def _dominance(rep: kit.Report, data) -> None:
     """Paired differences on both axes for every pair of points of different methods; a claim
-    "a dominates b" needs a significant gain on one axis and no significant loss on the other,
-    after Holm's correction over every test in the table."""
+    "a dominates b" needs a significant gain on one axis (after Holm's correction over every
+    test in the table) and a mean difference ≥ 0 on the other: a loss the seeds cannot resolve is
+    still a loss, not "not worse"."""
     import pandas as pd
 
     keyed = data.assign(point=[f"{m}@{v:g}" if v == v else m for m, v in zip(data["method"], data["value"])])
@@ -249,14 +250,17 @@ def _dominance(rep: kit.Report, data) -> None:
     claims = []
     if not table.empty:
         for (a, b), g in table.groupby(["a", "b"], sort=True):
-            v = dict(zip(g["metric"], g["verdict"]))
-            for w, l, win, lose in ((a, b, "a>b", "a<b"), (b, a, "a<b", "a>b")):
-                if win in v.values() and lose not in v.values():
+            v, diff = dict(zip(g["metric"], g["verdict"])), dict(zip(g["metric"], g["diff"]))
+            for w, l, win, sign in ((a, b, "a>b", 1.0), (b, a, "a<b", -1.0)):
+                if win in v.values() and all(sign * d >= 0 for d in diff.values()):
                     gains = " and ".join(m for m, x in v.items() if x == win)
-                    claims.append(f"- **{w}** dominates {l} (better on {gains}, not worse on the other)")
+                    other = [m for m, x in v.items() if x != win]
+                    tail = f"; {other[0]}: mean as high or higher, not significant" if other else ""
+                    claims.append(f"- **{w}** dominates {l} (significantly better on {gains}{tail})")
     rep.add("## Dominance", "",
             "Points are `method@knob value`. For every pair of points of different methods: paired differences "
-            f"of both metrics on shared seeds. {kit.correction_note(table) if not table.empty else 'No pairs.'}.", "",
+            f"of both metrics on shared seeds. {kit.correction_note(table) if not table.empty else 'No pairs.'}. "
+            "A dominance claim needs one significant gain and a mean at least as high on the other metric.", "",
             *(claims or ["- no dominance survives the correction with the seeds run"]), "",
             f"All {len(table)} tests: `tables/comparisons.csv`.", "")
 

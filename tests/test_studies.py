@@ -349,3 +349,21 @@ def test_quality_diversity_refuses_a_generator_without_a_knob_and_a_zero_budget(
     assert qd.main(["--preset", "smoke", "--query-budget", "0", "--out", str(tmp_path / "o")]) == 2
     assert "--query-budget must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "o" / "studies").exists()
+
+
+def test_quality_diversity_dominance_needs_a_significant_gain_and_no_lower_mean(tmp_path):
+    from studies import kit
+
+    qd = study("quality_diversity")
+    rows = []
+    for seed in range(6):
+        e = 0.001 * seed  # the same small spread everywhere: differences are significant
+        rows += [{"method": "a", "value": 1.0, "seed": seed, "top5_pct": 0.50 + e, "uniqueness": 0.60 + e},
+                 {"method": "b", "value": 2.0, "seed": seed, "top5_pct": 0.30 + e, "uniqueness": 0.60 + e},
+                 {"method": "c", "value": 3.0, "seed": seed, "top5_pct": 0.40 + e, "uniqueness": 0.90 + e}]
+    rep = kit.Report(tmp_path)
+    qd._dominance(rep, pd.DataFrame(rows))
+    text = "\n".join(rep.lines)
+    # a beats b on quality at equal diversity, c beats b on both; a and c trade one for the other
+    assert "**a@1** dominates b@2" in text and "**c@3** dominates b@2" in text
+    assert "dominates c@3" not in text and "**c@3** dominates a@1" not in text
