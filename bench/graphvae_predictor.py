@@ -67,8 +67,6 @@ BENCH_KEYS = ("pretrain", "canonical")   # variant keys of this script, not of t
 
 def pretrained_state(setting: str, seed: int, data_dir: str, vae_set: dict, cache: Path) -> tuple[dict, float]:
     """The state dict of a label-free ``graphvae.train`` trial (cached) and its wall seconds (0 if cached)."""
-    import torch
-
     from trainables import graphvae
 
     config = {"space": "nb201", "data_dir": data_dir, "label_field": NB201_LABEL, "eval_field": NB201_EVAL,
@@ -89,7 +87,6 @@ def pretrained_state(setting: str, seed: int, data_dir: str, vae_set: dict, cach
 
 
 def run_seed(seed: int, sizes: list[int], variants: dict, args, table, codec_arrays) -> list[dict]:
-    import torch
     from scipy.stats import kendalltau
 
     from trainables.graphvae import DEFAULTS
@@ -106,7 +103,7 @@ def run_seed(seed: int, sizes: list[int], variants: dict, args, table, codec_arr
     rep = iso_representatives(table.keys, (lab == table.space.vocab.index("none")).sum(1))
     canonical = (lab[rep], adj[rep])
     vae_set = json.loads(args.vae_set)
-    dims = {"n_nodes": lab.shape[1], "n_ops": 5, "hidden": vae_set.get("hidden", DEFAULTS["hidden"]),
+    dims = {"n_nodes": lab.shape[1], "n_ops": len(table.space.ops), "hidden": vae_set.get("hidden", DEFAULTS["hidden"]),
             "latent": vae_set.get("latent", DEFAULTS["latent"])}
     states: dict[str, tuple[dict | None, float]] = {"none": (None, 0.0)}
     rows = []
@@ -115,8 +112,6 @@ def run_seed(seed: int, sizes: list[int], variants: dict, args, table, codec_arr
         for name, v in variants.items():
             setting = v.get("pretrain", "all")
             if setting not in states:
-                if args.tuning and setting == "train":
-                    raise SystemExit("error: --tuning with pretrain 'train' is not defined (the split withholds cells)")
                 states[setting] = pretrained_state(setting, seed, args.data_dir, vae_set, Path(args.cache))
                 print(f"pretrain {setting} seed {seed}: {states[setting][1]:.0f} s", flush=True)
             cfg = PredictorConfig.from_config({k: x for k, x in v.items() if k not in BENCH_KEYS})
@@ -194,6 +189,8 @@ def main() -> None:
             PredictorConfig.from_config({k: x for k, x in v.items() if k not in BENCH_KEYS})
         if not Path(a.data_dir, "nb201.csv").exists():
             raise ValueError(f"no nb201.csv in {a.data_dir}")
+        if a.tuning and any(v.get("pretrain") == "train" for v in variants.values()):
+            raise ValueError("--tuning with pretrain 'train' is not defined (the tuning split withholds cells)")
         if a.tuning and a.seed0 < max(MEASUREMENT_SEEDS) + 1:
             raise ValueError("--tuning needs seeds apart from the measurement seeds 0-4 (use --seed0 100)")
     except ValueError as e:
