@@ -448,3 +448,31 @@ def test_two_ghn_trials_through_tune_reuse_the_stored_ground_truth(tiny, tmp_pat
     assert (rows["gt_trained"] <= TINY["top_k"] * len(TINY["train_seeds"])).all()
     a = archs(tmp_path, spec.name)
     assert (a["kind"] == "ranked").sum() == 2 * TINY["n_samples"] and a["key"].notna().all()
+
+
+def test_same_seed_same_ghn_whatever_threads_the_caller_runs(tiny, monkeypatch):
+    """A trial runs at its ``torch_threads`` (default 1), not at its caller's setting: CPU
+    kernels sum in a thread-dependent order, which changed a GHN's held-out τ from 0.29 to 0.47
+    between 1 and 2 threads before the driver pinned them. The caller's setting comes back."""
+    seen: list[int] = []
+    step = ghn.GHNRun.train_step
+
+    def spy(self):
+        seen.append(torch.get_num_threads())
+        return step(self)
+
+    monkeypatch.setattr(ghn.GHNRun, "train_step", spy)
+    runs = {}
+    for caller in (1, 2):
+        torch.set_num_threads(caller)
+        try:
+            runs[caller] = _run(tiny).reports[-1].metrics
+            assert torch.get_num_threads() == caller  # restored
+        finally:
+            torch.set_num_threads(1)
+    assert same_metrics(_stable(runs[1]), _stable(runs[2])) and set(seen) == {1}
+    seen.clear()
+    _run({**tiny, "torch_threads": 2})
+    assert set(seen) == {2} and torch.get_num_threads() == 1
+    with pytest.raises(ValueError, match="torch_threads must be an integer >= 1"):
+        ghn.validate_config({**tiny, "torch_threads": 0})

@@ -78,9 +78,10 @@ class GHNConfig:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "GHNConfig":
         """Parse a trial config: unknown keys, wrong types and bad values are one-line ValueErrors."""
-        from trainables.lifecycle import parse_config
+        from trainables.lifecycle import RUN_KEYS, parse_config, torch_threads
 
-        return parse_config(cls, config, "ghn")
+        torch_threads(config, "ghn")
+        return parse_config(cls, config, "ghn", allowed=RUN_KEYS)
 
     def __post_init__(self) -> None:
         self._check()
