@@ -19,12 +19,15 @@ rate 3e-3); the random forest always runs.
   oracle query: reconstruction + β·KL only) on all 15,625 cells, the test cells included
   *without labels* (the transductive semi-supervised setting of arch2vec); ``"train"`` — the
   same trial with ``train_fraction`` 0.9 at the seed, so it sees the training side of the split
-  only (inductive); ``"none"`` — a fresh encoder of the same architecture (the ablation).
+  only (inductive); ``"canonical"`` — on the isomorphism classes' representatives only (one
+  cell per function, test functions included, see ``canonical`` below); ``"none"`` — a fresh
+  encoder of the same architecture (the ablation).
   With ``recon_weight`` > 0 the fine-tuning keeps fitting recon + β·KL on the cells pretraining
   saw (all cells for ``"all"`` and ``"none"``, the training side for ``"train"``), unlabelled;
   with ``pseudo_steps`` > 0 those cells are pseudo-labelled by the ensemble (self-training).
   One pretraining per (setting, seed, VAE config), cached under ``--cache``, reused for every
-  label count (pretraining sees no label).
+  label count (pretraining sees no label); ``"pretrainings": n`` starts the ensemble's members
+  from ``n`` pretrainings of different seeds (member ``k`` from pretraining ``k mod n``).
   ``"canonical": true`` feeds every cell (labelled, test, unlabelled) as its isomorphism
   class's representative (:func:`iso_representatives`, the member with the most ``none`` ops:
   dead edges read as cuts), so the predictor is invariant to the class by construction.
@@ -62,19 +65,29 @@ DEFAULT_VARIANTS: dict[str, dict] = {   # predictor defaults unless set; chosen 
     "scratch": {"pretrain": "none", "encoder_lr": 3e-3, "canonical": True},   # its own best rate
 }
 BASELINES = ("scratch", "rf")
-BENCH_KEYS = ("pretrain", "canonical")   # variant keys of this script, not of the predictor
+BENCH_KEYS = ("pretrain", "canonical", "pretrainings")   # variant keys of this script, not the predictor's
+EXTRA_PRETRAIN_SEEDS = 10_000   # pretraining k > 0 of split seed s runs at seed 10,000 + 100·s + k (no overlap)
 
 
-def pretrained_state(setting: str, seed: int, data_dir: str, vae_set: dict, cache: Path) -> tuple[dict, float]:
-    """The state dict of a label-free ``graphvae.train`` trial (cached) and its wall seconds (0 if cached)."""
+def pretrained_state(setting: str, seed: int, data_dir: str, vae_set: dict, cache: Path,
+                     csv_rows: np.ndarray | None = None) -> tuple[dict, float]:
+    """The state dict of a label-free ``graphvae.train`` trial (cached) and its wall seconds (0 if
+    cached). ``csv_rows``: train on these rows of ``nb201.csv`` only (a bring-your-own table)."""
     from trainables import graphvae
 
     config = {"space": "nb201", "data_dir": data_dir, "label_field": NB201_LABEL, "eval_field": NB201_EVAL,
               "seed": seed, "n_labels": 0, "w_perf": 0.0, "ascent_steps": 0, "ascent_queries": 0,
-              "n_samples": 10, "train_fraction": 1.0 if setting == "all" else TRAIN_SHARE, **vae_set}
-    tag = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+              "n_samples": 10, "train_fraction": TRAIN_SHARE if setting == "train" else 1.0, **vae_set}
+    key = {**config, "rows": None if csv_rows is None else hashlib.sha1(np.sort(csv_rows).tobytes()).hexdigest()}
+    tag = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     where = cache / f"{setting}-s{seed}-{tag}"
     wall = 0.0
+    if csv_rows is not None and not (where / "done").exists():
+        import tempfile
+
+        from graphvae_measure import _write_nb201_table
+
+        config["data_dir"] = str(_write_nb201_table(Path(data_dir), np.sort(csv_rows), Path(tempfile.mkdtemp())))
     if not (where / "done").exists():
         final, ckpt, wall = _train(config)
         assert final["queries"] == 0, "pretraining queried labels"
@@ -112,13 +125,24 @@ def run_seed(seed: int, sizes: list[int], variants: dict, args, table, codec_arr
         for name, v in variants.items():
             setting = v.get("pretrain", "all")
             if setting not in states:
-                states[setting] = pretrained_state(setting, seed, args.data_dir, vae_set, Path(args.cache))
+                rows_csv = table.extras["arch_index"].astype(np.int64)[np.unique(rep)] if setting == "canonical" else None
+                states[setting] = pretrained_state(setting, seed, args.data_dir, vae_set, Path(args.cache), rows_csv)
                 print(f"pretrain {setting} seed {seed}: {states[setting][1]:.0f} s", flush=True)
+            state = states[setting][0]
+            n_pre = int(v.get("pretrainings", 1))
+            if n_pre > 1 and state is not None:   # an ensemble over pretrainings (member k: pretraining k mod n)
+                key = f"{setting}x{n_pre}"
+                if key not in states:
+                    more = [pretrained_state(setting, EXTRA_PRETRAIN_SEEDS + 100 * seed + k, args.data_dir, vae_set,
+                                             Path(args.cache)) for k in range(1, n_pre)]
+                    states[key] = ([state, *[m[0] for m in more]], sum(m[1] for m in more))
+                    print(f"pretrain {key} seed {seed}: {states[key][1]:.0f} s", flush=True)
+                state = states[key][0]
             cfg = PredictorConfig.from_config({k: x for k, x in v.items() if k not in BENCH_KEYS})
             lab, adj = canonical if v.get("canonical") else codec_arrays
             pool = train if setting == "train" else np.arange(len(table))  # what the pretraining saw
             t0 = time.perf_counter()
-            pred = fit(states[setting][0], dims, lab[pick], adj[pick], y[pick], cfg, seed,
+            pred = fit(state, dims, lab[pick], adj[pick], y[pick], cfg, seed,
                        unlabelled=(lab[pool], adj[pool]) if cfg.recon_weight > 0 or cfg.pseudo_steps > 0 else None)
             p = pred.predict(lab[test], adj[test])
             rows.append({"method": name, "seed": seed, "n_labels": n, "tau": float(kendalltau(p, y[test])[0]),
@@ -184,8 +208,8 @@ def main() -> None:
         from trainables.graphvae.predictor import PredictorConfig
 
         for name, v in variants.items():
-            if name == "rf" or v.get("pretrain", "all") not in ("all", "train", "none"):
-                raise ValueError(f"variant {name!r}: the name rf is taken; pretrain is all, train or none")
+            if name == "rf" or v.get("pretrain", "all") not in ("all", "train", "canonical", "none"):
+                raise ValueError(f"variant {name!r}: the name rf is taken; pretrain is all, train, canonical or none")
             PredictorConfig.from_config({k: x for k, x in v.items() if k not in BENCH_KEYS})
         if not Path(a.data_dir, "nb201.csv").exists():
             raise ValueError(f"no nb201.csv in {a.data_dir}")

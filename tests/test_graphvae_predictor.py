@@ -94,6 +94,14 @@ def test_semi_supervised_fits_use_the_unlabelled_cells():
             PredictorConfig(**{**base, "encoder_lr": 0.0}, **extra)
 
 
+def test_an_ensemble_over_pretrainings_starts_member_k_from_state_k():
+    lab, adj, y, dims = _cells()
+    states = [_vae_state(dims, seed=3), _vae_state(dims, seed=4)]
+    pred = fit(states, dims, lab, adj, y, PredictorConfig(**{**TINY, "encoder_lr": 0.0, "ensemble": 3}), seed=0)
+    for k, m in enumerate(pred.members):   # frozen: each encoder is still its pretraining's
+        assert all(torch.equal(v, states[k % 2][name]) for name, v in m.vae.state_dict().items())
+
+
 def test_same_seed_same_predictions_other_seed_other():
     lab, adj, y, dims = _cells()
     cfg = PredictorConfig(encoder_lr=1e-3, **TINY)

@@ -198,14 +198,15 @@ class Predictor:
         return out * self.norm[1] + self.norm[0]
 
 
-def fit(vae_state: dict[str, Tensor] | None, dims: dict[str, int], labels: np.ndarray, adj: np.ndarray,
+def fit(vae_state: dict[str, Tensor] | Sequence[dict[str, Tensor]] | None, dims: dict[str, int], labels: np.ndarray, adj: np.ndarray,
         y: np.ndarray, cfg: PredictorConfig, seed: int,
         unlabelled: tuple[np.ndarray, np.ndarray] | None = None) -> Predictor:
     """Fit a predictor on the labelled cells only.
 
     Args:
-        vae_state: a pretrained :class:`GraphVAE`'s state dict, or ``None`` for a fresh encoder
-            (the from-scratch ablation; then ``cfg.encoder_lr`` should be > 0).
+        vae_state: a pretrained :class:`GraphVAE`'s state dict, or a list of them (member ``k``
+            starts from state ``k mod len``: an ensemble over pretrainings), or ``None`` for a
+            fresh encoder (the from-scratch ablation; then ``cfg.encoder_lr`` should be > 0).
         dims: ``{"n_nodes", "n_ops", "hidden", "latent"}`` of the VAE.
         labels, adj: the ``M`` labelled cells, ``[M, N]`` and ``[M, N, N]``.
         y: their labels ``[M]`` — the only labels the fit sees.
@@ -223,13 +224,14 @@ def fit(vae_state: dict[str, Tensor] | None, dims: dict[str, int], labels: np.nd
     norm = (float(y.mean()), sd if sd > 0 else 1.0)
     y_t = torch.as_tensor((y - norm[0]) / norm[1], dtype=torch.float32)
     lab_t, adj_t = torch.from_numpy(np.asarray(labels)), torch.from_numpy(np.asarray(adj))
+    states = [vae_state] if vae_state is None or isinstance(vae_state, dict) else list(vae_state)
     members = []
     for k in range(cfg.ensemble):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(np.random.SeedSequence([seed, PREDICTOR_STREAM, k]).generate_state(1)[0]))
             vae = GraphVAE(dims["n_nodes"], dims["n_ops"], dims["hidden"], dims["latent"])
-            if vae_state is not None:
-                vae.load_state_dict(copy.deepcopy(vae_state))
+            if states[k % len(states)] is not None:
+                vae.load_state_dict(copy.deepcopy(states[k % len(states)]))
             member = _Member(vae, cfg.features, cfg.head_hidden)
         members.append(_train_member(member, lab_t, adj_t, y_t, cfg, np.random.default_rng([seed, PREDICTOR_STREAM, k]),
                                      unlabelled, cfg.steps))
