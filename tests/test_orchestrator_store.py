@@ -103,6 +103,22 @@ def test_compaction_merges_per_trial_files_and_readers_see_each_trial_once(tmp_p
     assert len(store.read("archs")) == 14
 
 
+def test_status_counts_each_trial_once_and_never_imports_pandas(tmp_path):
+    """``gnas status`` reads compacted and per-trial files, a retried trial once; pyarrow would
+    import pandas (~0.4 s, more than the whole read) on its first pa.array, so the path avoids it."""
+    import subprocess
+
+    store = Store(tmp_path)
+    _write_trials(store, "s", [f"t{i}" for i in range(5)], tmp_path)
+    store.compact()
+    _write_trials(store, "s", ["t2", "t9"], tmp_path, value=5.0)  # a retry of t2 and a new trial
+    code = ("import sys; from orchestrator.store import Store; "
+            f"[s] = Store({str(tmp_path)!r}).status(); print(s.done, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    assert out == ["6", "False"]
+
+
 def test_the_writing_store_compacts_every_so_many_trials(tmp_path, monkeypatch):
     monkeypatch.setattr("orchestrator.store.COMPACT_EVERY", 4)
     store = Store(tmp_path)
