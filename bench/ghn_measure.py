@@ -2,7 +2,7 @@
 
     python bench/ghn_measure.py [--store ~/.cache/gnas-ghn-store] [--cells 100] [--seeds 0 1 2]
                                 [--workers 1] [--val-cells 100] [--only gt|ghn|all] [--set '{"iterations": 600}']
-                                [--out bench/ghn_results.md]
+                                [--out bench/ghn_results.md] [--references]
 
 Everything runs through the orchestrator (Ray Tune, ``workers`` trials at a time, one CPU and
 one torch thread each) into one Parquet store:
@@ -21,7 +21,10 @@ Printed (and written to ``--out`` as Markdown): per GHN seed and mean ± 95 % CI
 accuracy (mean, max) on the held-out cells, Kendall τ and Spearman ρ against the mean trained
 accuracy over the training seeds, top-10 % overlap, regret of the surrogate's top pick; the
 ground truth's own seed-to-seed τ (the ceiling); wall time of ranking 1,000 cells vs training
-them (measured per cell, times 1,000). Not part of the test run.
+them (measured per cell, times 1,000); and the references a GHN must beat on the same held-out
+cells and trained accuracies — parameter count, FLOPs and the zero-cost proxies NASWOT, synflow,
+grad-norm, SNIP (:mod:`trainables.proxies`) — each with its τ and ρ. ``--references`` prints
+that table alone from the stored ground truth. Not part of the test run.
 """
 from __future__ import annotations
 
@@ -109,6 +112,63 @@ def _n_params(arch: str, settings: dict) -> int:
     return sum(int(np.prod(shape)) for shape in ghn.param_shapes(program).values())
 
 
+def heldout_truth(archs, cells: int, eval_seed: int, train_seeds):
+    """The held-out cells' trained accuracy, a row per cell and a column per training seed, from
+    a store's ``archs`` rows (the ground-truth shards' or a GHN trial's ``trained`` rows)."""
+    from trainables import ghn
+
+    trained = archs[archs["kind"] == "trained"].drop_duplicates("gt_key")
+    heldout = {ghn.cell_string(g) for g in ghn.eval_cells(cells, eval_seed)}
+    held = trained[trained["arch"].isin(heldout)].pivot_table(index="arch", columns="train_seed", values="trained_acc")
+    return held[[s for s in train_seeds if s in held.columns]].dropna()
+
+
+def references(cells, accuracy, settings: dict, batch: int = 64, seed: int = 0) -> list[dict]:
+    """Kendall τ and Spearman ρ against ``accuracy`` of every free reference a GHN must beat
+    (:data:`trainables.proxies.PROXIES`: parameter count, FLOPs, NASWOT, synflow, grad-norm,
+    SNIP), computed on ``cells`` (arch strings): each cell's network at the measurement's size,
+    initialised from ``seed``, scored on one seeded batch of ``batch`` validation images (the
+    images the GHN ranks with; never the test images behind ``accuracy``)."""
+    import torch
+    from scipy import stats as st
+
+    from trainables import ghn, proxies
+    from trainables.ghn.data import load_splits
+    from trainables.ghn.networks import build_program, cell_network_class
+
+    d = ghn.GHNConfig()
+    splits = load_splits(settings["dataset"], settings.get("image_dir"), int(settings["resolution"]),
+                         int(settings["train_size"]), int(settings["val_size"]), int(settings["test_size"]),
+                         int(settings.get("data_seed", d.data_seed)))
+    pick = torch.randperm(len(splits.y_val), generator=torch.Generator().manual_seed(seed))[:batch]
+    x, y = splits.x_val[pick], splits.y_val[pick]
+    network = cell_network_class()
+    scores: dict[str, list[float]] = {name: [] for name in proxies.PROXIES}
+    t0 = time.perf_counter()
+    for arch in cells:
+        program = build_program(_genotype_of(arch), int(settings["channels"]), int(settings["cells_per_stage"]),
+                                splits.in_channels, splits.n_classes, int(settings["resolution"]))
+        net = network(program, torch.Generator().manual_seed(seed))
+        for name, score in proxies.PROXIES.items():
+            scores[name].append(score(net, x, y))
+    per_cell = (time.perf_counter() - t0) / max(len(cells), 1)
+    acc = np.asarray(accuracy, dtype=float)
+    rows = []
+    for name, values in scores.items():
+        v = np.asarray(values, dtype=float)
+        ok = np.isfinite(v)
+        rows.append({"reference": name, "tau": float(st.kendalltau(v[ok], acc[ok]).statistic),
+                     "rho": float(st.spearmanr(v[ok], acc[ok]).statistic), "cells": int(ok.sum()),
+                     "seconds_per_cell": per_cell})
+    return rows
+
+
+def references_table(rows: list[dict]) -> list[str]:
+    lines = ["| reference (free, no training) | Kendall τ | Spearman ρ | cells |", "|---|---|---|---|"]
+    lines += [f"| {r['reference']} | {r['tau']:.3f} | {r['rho']:.3f} | {r['cells']} |" for r in rows]
+    return lines
+
+
 def _digits(column: str) -> int:
     return 3 if any(k in column for k in ("tau", "spearman", "overlap")) else 1
 
@@ -149,8 +209,7 @@ def report(store: Path, study: str, cells: int) -> str:
     cfg = list(conf("train_seeds"))
     # ground truth's seed-to-seed τ on the held-out cells (from the trained rows of any trial)
     trained = archs[(archs["kind"] == "trained")].drop_duplicates("gt_key")
-    heldout = {ghn.cell_string(g) for g in ghn.eval_cells(cells, int(conf("eval_seed")))}
-    held = trained[trained["arch"].isin(heldout)].pivot_table(index="arch", columns="train_seed", values="trained_acc")
+    held = heldout_truth(archs, cells, int(conf("eval_seed")), cfg)
     s0, s1 = held[cfg[0]].to_numpy(), held[cfg[1]].to_numpy()
     gt_tau = float(st.kendalltau(s0, s1).statistic)
     gt_rho = float(st.spearmanr(s0, s1).statistic)
@@ -160,6 +219,7 @@ def report(store: Path, study: str, cells: int) -> str:
     S = {k: conf(k) for k in SETTINGS}
     n_params = [_n_params(a, S) for a in held.index]
     params_tau = float(st.kendalltau(n_params, mean_acc.to_numpy()).statistic)
+    refs = references(list(held.index), mean_acc.to_numpy(), {**S, "data_seed": conf("data_seed")})
 
     # the GHN seeds' scores averaged (z-scored loss): how much is GHN-run noise?
     ev = archs[archs["kind"] == "eval"].pivot_table(index="arch", columns="seed", values="pred_loss")
@@ -200,6 +260,11 @@ def report(store: Path, study: str, cells: int) -> str:
         "",
         *lines,
         "",
+        "The references on the same held-out cells and trained accuracies (`trainables.proxies`; each "
+        "cell's network at the size above, initialised from seed 0, one batch of 64 validation images):",
+        "",
+        *references_table(refs),
+        "",
         f"Wall time (1 CPU thread, shared machine): ranking {n_rank:,} cells {rank_s:.0f} s "
         f"({1000 * rank_s / n_rank:.0f} ms per cell); training one cell {train_s:.1f} s (median) → "
         f"{n_rank * train_s / 60:.0f} min for {n_rank:,} cells ({n_rank * train_s / max(rank_s, 1e-9):.0f}× the "
@@ -207,6 +272,28 @@ def report(store: Path, study: str, cells: int) -> str:
         f"{float(trials['wall_s'].mean()) / 60:.0f} min per seed, ranking included).",
     ]
     return "\n".join(text)
+
+
+def references_report(store: Path, cells: int, settings: dict) -> str:
+    """The references' table against the stored ground truth of the held-out cells."""
+    from scipy import stats as st
+
+    from orchestrator.store import Store
+    from trainables import ghn
+
+    d = ghn.GHNConfig()
+    held = heldout_truth(Store(store).read_pandas("archs"), cells, d.eval_seed, list(settings["train_seeds"]))
+    if held.empty:
+        raise SystemExit(f"error: no stored ground truth of the held-out cells in {store}; run --only gt first")
+    acc = held.mean(axis=1).to_numpy()
+    cols = list(held.columns)
+    refs = references(list(held.index), acc, settings)
+    gt_tau = float(st.kendalltau(held[cols[0]], held[cols[1]]).statistic) if len(cols) > 1 else float("nan")
+    return "\n".join([
+        f"{len(held)} held-out NB201 cells (sample seed {d.eval_seed}), trained accuracy on Fashion-MNIST "
+        f"({settings['resolution']}×{settings['resolution']}, C = {settings['channels']}, training seeds {cols}): "
+        f"{acc.min():.1f}–{acc.max():.1f} %; the ground truth's seed-to-seed τ {gt_tau:.3f}. "
+        f"{refs[0]['seconds_per_cell']:.2f} s per cell for all six references.", "", *references_table(refs)])
 
 
 def main() -> None:
@@ -222,12 +309,17 @@ def main() -> None:
     ap.add_argument("--set", default="{}", help="JSON overrides of the trials' config (both jobs)")
     ap.add_argument("--out", default=None, help="append the Markdown report to this file")
     ap.add_argument("--report", default=None, metavar="STUDY", help="only print the report of a finished GHN study")
+    ap.add_argument("--references", action="store_true",
+                    help="only print the references' τ and ρ on the held-out cells (stored ground truth; no GHN)")
     ap.add_argument("--name", default=None, help="the GHN study's name (resumed when it exists)")
     args = ap.parse_args()
     store = Path(args.store).expanduser()
     extra = json.loads(args.set)
     if args.report:
         print(report(store, args.report, args.cells))
+        return
+    if args.references:
+        print(references_report(store, args.cells, {**SETTINGS, **extra}))
         return
 
     import ray
