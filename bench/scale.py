@@ -19,6 +19,7 @@ Prints, each on its own line:
 
     python bench/scale.py [--trials 10000] [--slots 2] [--out DIR] [--keep]
     python bench/scale.py --trials 500 --tune-knobs     # what Tune's knobs cost per trial
+    python bench/scale.py --trials 2000 --study-only [--no-trim]   # driver memory with/without trimming
 
 ``--tune-knobs`` runs the study several times (baseline, then one Tune setting changed each time,
 interleaved) and prints the driver time per trial of each: Tune's experiment-state snapshot
@@ -265,7 +266,14 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help="keep the store and the report")
     p.add_argument("--tune-knobs", action="store_true", help="measure Tune's knobs instead (see the docstring)")
     p.add_argument("--rounds", type=int, default=2, help="runs per knob with --tune-knobs")
+    p.add_argument("--no-trim", action="store_true",
+                   help="keep Tune's statistics of finished trials (the driver before TrimFinishedTrials)")
+    p.add_argument("--study-only", action="store_true", help="the study and its RSS figures; no store or report")
     args = p.parse_args()
+    if args.no_trim:
+        from orchestrator import run as runner
+
+        runner.TRIM_FINISHED_TRIALS = False
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("WANDB_MODE", "offline")
     import ray
@@ -283,6 +291,8 @@ def main() -> None:
         for line in rss_figures(sampler.samples, args.trials):
             print(line, flush=True)
         ray.shutdown()
+        if args.study_only:
+            return
         for line in store_figures(root, name):
             print(line, flush=True)
         report_s, path = build_report(root, name, Path(root) / "report")

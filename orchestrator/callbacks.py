@@ -169,3 +169,35 @@ class ProgressCallback(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
         if self.progress is not None:
             self.progress.trial_finished(trial.trial_id, "ERROR", trial.last_result)
+
+
+class TrimFinishedTrials(Callback):
+    """Drops what Tune keeps in the driver about a finished trial that nothing will read again.
+
+    Tune keeps every trial of the experiment in the driver, and with each its running
+    statistics of *every* numeric key it ever reported (max/min/avg/last and last-5/10 averages,
+    plus the two deques behind those averages): ~10 KB of JSON and several times that in Python
+    objects per trial, rewritten into every experiment-state snapshot (``bench/scale_results.md``).
+    Once a trial has finished, its rows are in the store and its statistics never change again,
+    so this keeps the statistics of the study's objectives (``ResultGrid.get_best_result`` reads
+    them) and drops the rest and the deques. Must run after the callbacks that read the trial
+    (:class:`StoreCallback`, :class:`ProgressCallback`: they read ``last_result``, kept whole).
+    """
+
+    def __init__(self, metrics: list[str]) -> None:
+        self.metrics = list(metrics)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        trim_statistics(trial, self.metrics)
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
+        trim_statistics(trial, self.metrics)
+
+
+def trim_statistics(trial, keep: list[str]) -> None:
+    """Keep ``trial``'s Tune statistics of ``keep`` only; drop every last-n deque."""
+    meta = getattr(trial, "run_metadata", None)  # Ray 2.x: ray.tune.trainable.metadata._TrainingRunMetadata
+    if meta is None:
+        return
+    meta.metric_analysis = {m: meta.metric_analysis[m] for m in keep if m in meta.metric_analysis}
+    meta.metric_n_steps = {}  # feeds only later updates of the averages, and a finished trial has none

@@ -482,12 +482,17 @@ def _cluster_resources(num_cpus: int | None, num_gpus: int | None) -> dict[str, 
             "GPU": float(num_gpus if num_gpus is not None else local_gpu_count())}
 
 
+# Drop a finished trial's Tune statistics other than the objectives' (bounded driver memory,
+# orchestrator.callbacks.TrimFinishedTrials); bench/scale.py --no-trim measures without it.
+TRIM_FINISHED_TRIALS = True
+
+
 def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence[Any], verbose: int,
            progress: Any = None):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    from orchestrator.callbacks import ProgressCallback, StoreCallback
+    from orchestrator.callbacks import ProgressCallback, StoreCallback, TrimFinishedTrials
 
     spec = plan.spec
     entry = TrialEntry(target=plan.target, study=spec.name, trainable=spec.trainable, wandb=wandb_settings,
@@ -523,7 +528,8 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
         callbacks=[StoreCallback(spec.name, spec.trainable, spec.resources.cpu, spec.resources.gpu,
                                  wandb=wandb_settings is not None, variants=thaw(spec.variants),
                                  root=plan.store.root),
-                   JsonLoggerCallback(), CSVLoggerCallback(), ProgressCallback(progress), *callbacks],
+                   JsonLoggerCallback(), CSVLoggerCallback(), ProgressCallback(progress), *callbacks,
+                   *([TrimFinishedTrials([o.metric for o in spec.objectives])] if TRIM_FINISHED_TRIALS else [])],
         # Tune's own tables only when asked for (verbose 2): the study's view is ProgressCallback's
         progress_reporter=_reporter(spec, sort=single is None) if verbose >= 2 else None,
         verbose=1 if verbose >= 2 else 0,

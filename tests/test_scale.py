@@ -1,13 +1,18 @@
 """What a 10,000-trial study relies on, at test size: the FIFO scheduler that looks only at live
-trials, and the store's compaction under the real runner (bench/scale.py measures the sizes)."""
+trials, and a driver that forgets what no one reads about finished trials (bench/scale.py
+measures the sizes)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import pytest
+from ray.tune import Callback
 from ray.tune.experiment import Trial
 
 from orchestrator.fifo import LiveFIFOScheduler
+from orchestrator.run import run_study
+from orchestrator_helpers import ray_address, toy_spec  # noqa: F401 - fixture
 
 
 @dataclass(eq=False)  # hashable by identity, as Tune's trials are
@@ -45,3 +50,26 @@ def test_live_fifo_picks_the_oldest_pending_then_paused_trial_among_live_ones_on
     live.add(restored)
     trials["d"].status = Trial.PENDING
     assert scheduler.choose_trial_to_run(controller) is restored
+
+
+class _LastLook(Callback):
+    """Records, at the experiment's end, what Tune still holds about each trial."""
+
+    held: dict = {}
+
+    def on_experiment_end(self, trials, **info):
+        for t in trials:
+            meta = t.run_metadata
+            _LastLook.held[t.trial_id] = (dict(meta.metric_analysis), dict(meta.metric_n_steps), dict(t.last_result))
+
+
+@pytest.mark.usefixtures("ray_address")
+def test_finished_trials_keep_only_their_objectives_statistics(tmp_path):
+    _LastLook.held.clear()
+    spec = toy_spec(tmp_path, "trim", config={"steps": 3, "n_archs": 4}, seeds=(0, 1))
+    result = run_study(spec, verbose=0, callbacks=[_LastLook()])
+    assert result.terminated == 2 and len(_LastLook.held) == 2
+    for analysis, steps, last in _LastLook.held.values():
+        assert set(analysis) == {"top5_pct"} and set(analysis["top5_pct"]) >= {"max", "last", "last-5-avg"}
+        assert steps == {}
+        assert {"acc_mean", "uniqueness", "config"} <= set(last)  # the last result stays whole
