@@ -1,7 +1,7 @@
 """GNN2GNN on NAS-Bench-201 against the product-of-marginals baseline and random sampling.
 
     python bench/gnn2gnn_measure.py [--data-dir ../shared/data] [--seeds 3] [--seed0 0] [--jobs 2]
-                                    [--epochs 10] [--steps 100] [--variants default,before19,good20]
+                                    [--epochs N] [--steps N] [--variants default,before19,encodings,good20]
                                     [--set JSON] [--full-data-only] [--quick]
 
 Labels: ``cifar10-valid/valid/200`` (common's default); statistics: ``cifar10/test/200``;
@@ -11,7 +11,9 @@ seed and setting):
 
 * ``gnn2gnn (defaults)`` (``default``): the trainable's defaults;
 * ``gnn2gnn (before issue 19)`` (``before19``): the defaults before issue 19 (top-50 % valuer,
-  no joint-entropy bonus, no sharpness penalty);
+  no joint-entropy bonus, no sharpness penalty, 10 epochs);
+* ``gnn2gnn (joint entropy over encodings)`` (``encodings``): issue 19's first defaults (the
+  joint-entropy bonus counted over encodings, weight 3, 10 epochs);
 * ``gnn2gnn (good=20 %)`` (``good20``): the trainable's defaults with ``good_top_pct = 20``;
 * ``marginals q=5/10/20/50 %`` (:func:`trainables.baselines.marginal_baseline`);
 * ``random`` (``space.sample_random``).
@@ -38,9 +40,12 @@ CROSS = ("cifar100/test/200", "imagenet16/test/200")
 COLS = ("validity", "uniqueness", "novelty", "top1_pct", "top5_pct", "top10_pct", "heldout_hit_pct",
         "acc_mean", "acc_best", "queries")
 CROSS_COLS = ("top1_pct", "top5_pct", "top10_pct", "acc_mean", "acc_best")
-# The defaults before issue 19 (valuer "good" = top 50 %, no joint-entropy or sharpness term).
-BEFORE_19 = {"good_top_pct": 50.0, "w_joint_entropy": 0.0, "w_sharpness": 0.0}
+# The defaults before issue 19 (valuer "good" = top 50 %, no joint-entropy or sharpness term, 10 epochs).
+BEFORE_19 = {"good_top_pct": 50.0, "w_joint_entropy": 0.0, "w_sharpness": 0.0, "epochs": 10}
+# Issue 19's first defaults: the joint entropy counted over encodings, weight 3, 10 epochs.
+ENCODINGS = {"joint_entropy_over": "cells", "w_joint_entropy": 3.0, "epochs": 10}
 VARIANTS = {"default": ("gnn2gnn (defaults)", {}), "before19": ("gnn2gnn (before issue 19)", BEFORE_19),
+            "encodings": ("gnn2gnn (joint entropy over encodings)", ENCODINGS),
             "good20": ("gnn2gnn (good=20 %)", {"good_top_pct": 20.0})}
 
 
@@ -102,6 +107,8 @@ def main() -> None:
     settings = {"full data": 0.0} if args.full_data_only else {"full data": 0.0, "top 10 % held out": 10.0}
     seeds = range(args.seed0, args.seed0 + args.seeds)
     overrides = json.loads(args.set)
+    if args.quick or args.epochs:  # a length asked for on the command line holds for every variant
+        overrides = {"epochs": epochs, **overrides}
     base = {"space": "nb201", "data_dir": args.data_dir, "label_field": LABEL, "eval_field": EVAL,
             "n_samples": 1000, "epochs": epochs, "steps_per_epoch": steps}
     jobs = []

@@ -206,6 +206,54 @@ def test_joint_entropy_sees_both_a_joint_collapse_and_diversity_that_comes_from_
     assert float(h.detach()) < 1.0 and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
+def _classes(merge: bool) -> gnn2gnn.ArchitectureClasses:
+    """A 2-position, 5-choice grid; with ``merge``, choice 0 at position 0 (think "none")
+    makes position 1 irrelevant: genotypes (0, *) are one architecture."""
+    grid = np.indices((5, 5)).reshape(2, -1).T
+    keys = [("dead",) if merge and g[0] == 0 else tuple(g) for g in grid]
+    ids: dict = {}
+    index = [ids.setdefault(k, len(ids)) for k in keys]
+    return gnn2gnn.ArchitectureClasses(torch.as_tensor(np.arange(2) * 5 + grid), torch.as_tensor(index), len(ids))
+
+
+def test_architecture_entropy_counts_architectures_not_encodings():
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    torch.manual_seed(0)
+    soft = torch.randn(6, 2, 5)
+    # every genotype its own architecture: the same number as the encoding-level estimate
+    assert float(gnn2gnn.architecture_entropy(soft, _classes(False))) == pytest.approx(
+        float(gnn2gnn.joint_entropy(soft, mask)), rel=1e-5)
+    # 5 sharp samples that differ only where it changes nothing: 5 encodings, 1 architecture
+    dead = torch.full((5, 2, 5), -30.0)
+    for b in range(5):
+        dead[b, 0, 0], dead[b, 1, b] = 30.0, 30.0
+    assert float(gnn2gnn.joint_entropy(dead, mask)) == 1.0           # no two encodings collide
+    assert float(gnn2gnn.architecture_entropy(dead, _classes(True))) == pytest.approx(0.0, abs=1e-9)
+    # the gradient moves the soft version of that batch away from the dead choice
+    logits = (dead / 30).requires_grad_(True)
+    h = gnn2gnn.architecture_entropy(logits, _classes(True))
+    h.backward()
+    assert torch.isfinite(logits.grad).all() and float(logits.grad[:, 0, 0].sum()) < 0
+
+
+def test_architecture_classes_of_real_spaces_and_a_clear_refusal_for_large_ones():
+    classes = gnn2gnn.architecture_classes(get_space("nb201"), 5)
+    assert classes.count == 6466 and classes.index.shape == (15625,)  # NB201's architectures
+    base = {**SMOKE, "joint_entropy_over": "architectures"}
+    gnn2gnn.validate_config(base)
+    with pytest.raises(ValueError, match="nb101 has 509,607,936"):
+        gnn2gnn.validate_config({**base, "space": "nb101"})
+    with pytest.raises(ValueError, match="needs a benchmark file"):  # past that check, on to the data's
+        gnn2gnn.validate_config({**base, "space": "nb101", "joint_entropy_over": "cells"})
+    with pytest.raises(ValueError):
+        gnn2gnn.validate_config({**base, "joint_entropy_over": "graphs"})
+    # "auto" (the default): architectures where the grid can be enumerated, encodings elsewhere
+    cfg = gnn2gnn.GNN2GNNConfig(hidden=8, noise_dim=4)
+    assert cfg.joint_entropy_over == "auto"
+    assert gnn2gnn.GNN2GNN(get_space("nbgraph"), cfg).classes is not None
+    assert gnn2gnn.GNN2GNN(get_space("nb101"), cfg).classes is None
+
+
 def test_sharpness_makes_each_sample_confident():
     base = {**SMOKE, "epochs": 4, "steps_per_epoch": 10, "w_joint_entropy": 1.0}
     soft = _run({**base, "w_sample_entropy": 1.0})[-1]

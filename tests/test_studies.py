@@ -319,7 +319,7 @@ def test_quality_diversity_smoke_places_every_knob_value_on_both_axes(quality_di
         marg["uniqueness"].mean())
     report = (folder / "report.md").read_text()
     assert "![quality against diversity](figures/quality_diversity.png)" in report
-    assert "| GNN2GNN | w_joint_entropy = 3 (default) |" in report and "| product of marginals | q = 10 |" in report
+    assert "| GNN2GNN | w_joint_entropy = 8 (default) |" in report and "| product of marginals | q = 10 |" in report
     assert "## Dominance" in report and "Holm" in report
     assert (folder / "figures" / "quality_diversity.png").stat().st_size > 10_000
     assert assert_every_trial_has_one_complete_run(out, "quality_diversity-smoke-nbgraph") == len(trials)

@@ -5,11 +5,12 @@ benchmark architectures from generated ones; a GNN valuer predicts whether an ar
 good. The networks are :mod:`.model`; the training run (labels, epochs, samples; a
 :class:`trainables.lifecycle.GeneratorRun`) is :mod:`.run`.
 """
-from trainables.gnn2gnn.model import (GNN2GNN, Discriminator, GraphClassifier, Generator, SpaceRenderer, Valuer,
-                                      batch_entropy, gumbel_st, joint_entropy, sample_entropy)
+from trainables.gnn2gnn.model import (GNN2GNN, ArchitectureClasses, Discriminator, GraphClassifier, Generator,
+                                      SpaceRenderer, Valuer, architecture_classes, architecture_entropy, batch_entropy,
+                                      gumbel_st, joint_entropy, sample_entropy)
 from trainables.gnn2gnn.run import (DEFAULTS, PRESETS, GNN2GNNConfig, GNN2GNNRun, ValuerData, reported_metrics,
                                     train, validate_config)
 
-__all__ = ["DEFAULTS", "GNN2GNN", "PRESETS", "Discriminator", "GNN2GNNConfig", "GNN2GNNRun", "Generator",
-           "GraphClassifier", "SpaceRenderer", "Valuer", "ValuerData", "batch_entropy", "gumbel_st", "joint_entropy",
+__all__ = ["DEFAULTS", "GNN2GNN", "PRESETS", "ArchitectureClasses", "Discriminator", "GNN2GNNConfig", "GNN2GNNRun", "Generator",
+           "GraphClassifier", "SpaceRenderer", "Valuer", "ValuerData", "architecture_classes", "architecture_entropy", "batch_entropy", "gumbel_st", "joint_entropy",
            "reported_metrics", "sample_entropy", "train", "validate_config"]

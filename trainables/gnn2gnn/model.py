@@ -63,6 +63,13 @@ three more departures, on by default:
 * a stricter valuer: "good" = the top **10 %** of the labelled set (the paper: 50 %), which
   the joint-entropy bonus keeps from collapsing onto the valuer's favourite cells.
 
+Counted over encodings, that bonus is still partly spent on choices that change no
+architecture (NB201's 15,625 cells are 6,466 architectures: an op on an edge that a ``none``
+cuts off is invisible), so ``joint_entropy_over`` counts a collision when two samples encode the
+same architecture (``space.key``; :func:`architecture_entropy`, exact over the enumerated
+genotype grid). "auto" (the default) does so where the grid can be enumerated (NB201,
+NAS-Bench-Graph) and counts encodings elsewhere (NB101, ENAS).
+
 ``sample_temperature`` (evaluation draws only) and ``w_sample_entropy`` (a per-sample entropy
 *bonus*, the product-of-marginals route) are further diversity knobs, off by default.
 
@@ -420,6 +427,81 @@ def joint_entropy(logits: Tensor, choice_mask: Tensor) -> Tensor:
     return (-log_mean / torch.log(k[keep].to(p.dtype)).sum()).clamp(max=1.0)
 
 
+class ArchitectureClasses(NamedTuple):
+    """Every genotype of a small space and the architecture (``space.key``) it encodes.
+
+    Attributes:
+        flat: ``[M, D]`` long, index of genotype ``m``'s choice at position ``d`` in a
+            ``[D, K]`` table flattened to ``D * K`` (``d * K + g[m, d]``).
+        index: ``[M]`` long, the class of each genotype in ``[0, count)``; an invalid genotype
+            is a class of its own (it is no architecture, and no other genotype's duplicate).
+        count: ``C``, the number of classes.
+    """
+
+    flat: Tensor
+    index: Tensor
+    count: int
+
+
+# Architecture-level diversity enumerates the genotype grid once per trial: NB201 (15,625) and
+# NAS-Bench-Graph (26,206) fit; NB101's 7-node grid (~10⁸) does not.
+MAX_ENUMERATED_GENOTYPES = 200_000
+
+
+def enumerable(space: SearchSpace) -> bool:
+    """Whether ``space``'s genotype grid is small enough for :func:`architecture_classes`."""
+    return int(np.prod(np.asarray(space.cardinalities, dtype=np.int64))) <= MAX_ENUMERATED_GENOTYPES
+
+
+def check_enumerable(space: SearchSpace) -> None:
+    """``ValueError`` (one line) when ``space``'s genotype grid is too large to enumerate."""
+    total = int(np.prod(np.asarray(space.cardinalities, dtype=np.int64)))
+    if total > MAX_ENUMERATED_GENOTYPES:
+        raise ValueError(f"gnn2gnn: joint_entropy_over='architectures' enumerates the genotypes, and "
+                         f"{space.name} has {total:,} (at most {MAX_ENUMERATED_GENOTYPES:,}); use 'cells'")
+
+
+def architecture_classes(space: SearchSpace, num_choices: int) -> ArchitectureClasses:
+    """Enumerate ``space``'s genotypes and group them by architecture (:func:`check_enumerable`)."""
+    check_enumerable(space)
+    card = np.asarray(space.cardinalities, dtype=np.int64)
+    grid = np.indices(card).reshape(len(card), -1).T                  # [M, D], lexicographic
+    vectorised = getattr(space, "keys_of_genotypes", None)
+    if vectorised is not None:
+        keys = list(vectorised(grid))
+    else:
+        keys = []
+        for m, g in enumerate(grid):
+            arch = space.decode(g)
+            keys.append(space.key(arch) if space.is_valid(arch) else ("invalid", m))
+    ids: dict = {}
+    index = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
+    flat = np.arange(len(card)) * num_choices + grid
+    return ArchitectureClasses(torch.as_tensor(flat), torch.as_tensor(index), len(ids))
+
+
+def architecture_entropy(logits: Tensor, classes: ArchitectureClasses) -> Tensor:
+    """:func:`joint_entropy` counted over architectures instead of encodings.
+
+    Two samples *collide* when they encode the same architecture (``space.key``), whichever of
+    its encodings each draws: with ``P_i[c] = Σ_{x ∈ c} Π_d p_i[d, x_d]`` (every genotype of the
+    space enumerated), ``c_ij = Σ_c P_i[c] P_j[c]``. In NB201 the 15,625 cells are 6,466
+    architectures, so an encoding-level bonus can be met by varying choices that change no
+    architecture (``bench/gnn2gnn_results.md``); this one cannot. Normalised by ``log C``;
+    capped at 1 like :func:`joint_entropy`. Computed in float64: the products of sharp choices
+    underflow float32. Shapes: ``logits [B, D, K]`` (``B ≥ 2``) → ``[]``.
+    """
+    b, d, k = logits.shape
+    logp = torch.log_softmax(logits.double(), dim=-1).reshape(b, d * k)
+    flat, index = classes.flat.to(logits.device), classes.index.to(logits.device)
+    px = logp[:, flat].sum(-1).exp()                                    # [B, M] p_i(x)
+    pc = px.new_zeros(b, classes.count).index_add_(1, index, px)        # [B, C] P_i(c)
+    collide = pc @ pc.T                                                 # [B, B]
+    pairs = ~torch.eye(b, dtype=torch.bool, device=logits.device)
+    mean = collide[pairs].mean().clamp_min(1e-300)
+    return (-torch.log(mean) / math.log(classes.count)).clamp(max=1.0).to(logits.dtype)
+
+
 def gumbel_st(logits: Tensor, tau: float, gen: torch.Generator) -> Tensor:
     """Straight-through Gumbel-softmax: hard one-hots forward, soft gradients backward.
 
@@ -556,6 +638,11 @@ class GNN2GNN(nn.Module):
         if cfg.ema_decay > 0:
             self.gen_ema = copy.deepcopy(self.gen).requires_grad_(False)
         self.val = Valuer(r.vocab_size, cfg.hidden, cfg.v_layers, cfg.conv)
+        over = cfg.joint_entropy_over
+        if over == "auto":
+            over = "architectures" if enumerable(space) else "cells"
+        self.classes = (architecture_classes(space, r.choice_mask.shape[1])
+                        if cfg.w_joint_entropy > 0 and over == "architectures" else None)
         self.to(device)
         self.device = torch.device(device)
         lr, betas = cfg.lr, (0.5, 0.999)
@@ -644,7 +731,8 @@ class GNN2GNN(nn.Module):
                 out["batch_entropy"] = float(h.detach())
             w_joint = self.cfg.w_joint_entropy
             if w_joint > 0:
-                hj = joint_entropy(logits, self.renderer.choice_mask)
+                hj = (joint_entropy(logits, self.renderer.choice_mask) if self.classes is None
+                      else architecture_entropy(logits, self.classes))
                 loss_g = loss_g + w_joint * (1.0 - hj)
                 out["joint_entropy"] = float(hj.detach())
             w_sent, w_sharp = self.cfg.w_sample_entropy, self.cfg.w_sharpness

@@ -35,7 +35,8 @@ import torch
 
 from trainables import common, lifecycle
 from trainables.arch import ArchGraph
-from trainables.gnn2gnn.model import GNN2GNN
+from trainables.gnn2gnn.model import GNN2GNN, check_enumerable
+from trainables.spaces import get_space
 from trainables.spaces.base import SearchSpace
 
 # Named random streams (the numbers the measurements were made with).
@@ -60,7 +61,7 @@ class GNN2GNNConfig:
     tau: float = 0.1
     lr: float = 1e-3
     batch_size: int = 32
-    epochs: int = 10
+    epochs: int = 20                      # 10 before the architecture-level joint entropy (bench/gnn2gnn_results.md)
     steps_per_epoch: int = 100
     lambda_adv: float = 0.1               # λ after the first half (λ = 1 before)
     w_disc: float = 1.0                   # weight of the adversarial term in the generator loss
@@ -75,7 +76,10 @@ class GNN2GNNConfig:
     d_spectral_norm: bool = True          # spectral normalisation of the discriminator's linear maps
     ema_decay: float = 0.99               # > 0: samples come from an exponential moving average of G
     # quality with diversity (not in the paper, see the model's docstring; 0 / 0 / 0 / 1.0 = off)
-    w_joint_entropy: float = 3.0          # weight of (1 − Rényi-2 entropy of the joint), from the batch's pairs
+    w_joint_entropy: float = 8.0          # weight of (1 − Rényi-2 entropy of the joint), from the batch's pairs
+    # what counts as a collision: the same encoding ("cells") or the same architecture (space.key);
+    # "auto" = architectures where the genotype grid can be enumerated (NB201, NAS-Bench-Graph), else cells
+    joint_entropy_over: Literal["auto", "cells", "architectures"] = "auto"
     w_sharpness: float = 1.0              # weight of the per-sample entropy as a penalty: diversity from the noise
     w_sample_entropy: float = 0.0         # weight of (1 − per-sample entropy), a lower bound on the joint's
     sample_temperature: float = 1.0       # evaluation samples follow softmax(logits / T); training is untouched
@@ -271,6 +275,9 @@ def reported_metrics(config: dict[str, Any]) -> dict[str, str]:
 
 def validate_config(config: dict[str, Any]) -> None:
     """Raise ``ValueError`` (one line) for a config this trainable cannot run."""
+    cfg = GNN2GNNRun.parse(config)
+    if cfg.w_joint_entropy > 0 and cfg.joint_entropy_over == "architectures":
+        check_enumerable(get_space(str(config.get("space", common.BenchmarkConfig.space))))
     lifecycle.validate(GNN2GNNRun, config)
 
 
