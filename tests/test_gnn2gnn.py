@@ -213,7 +213,7 @@ def _classes(merge: bool) -> gnn2gnn.ArchitectureClasses:
     keys = [("dead",) if merge and g[0] == 0 else tuple(g) for g in grid]
     ids: dict = {}
     index = [ids.setdefault(k, len(ids)) for k in keys]
-    return gnn2gnn.ArchitectureClasses(torch.as_tensor(np.arange(2) * 5 + grid), torch.as_tensor(index), len(ids))
+    return gnn2gnn.ArchitectureClasses((5, 5), torch.as_tensor(index), len(ids))
 
 
 def test_architecture_entropy_counts_architectures_not_encodings():
@@ -237,7 +237,7 @@ def test_architecture_entropy_counts_architectures_not_encodings():
 
 
 def test_architecture_classes_of_real_spaces_and_a_clear_refusal_for_large_ones():
-    classes = gnn2gnn.architecture_classes(get_space("nb201"), 5)
+    classes = gnn2gnn.architecture_classes(get_space("nb201"))
     assert classes.count == 6466 and classes.index.shape == (15625,)  # NB201's architectures
     base = {**SMOKE, "joint_entropy_over": "architectures"}
     gnn2gnn.validate_config(base)

@@ -431,20 +431,20 @@ class ArchitectureClasses(NamedTuple):
     """Every genotype of a small space and the architecture (``space.key``) it encodes.
 
     Attributes:
-        flat: ``[M, D]`` long, index of genotype ``m``'s choice at position ``d`` in a
-            ``[D, K]`` table flattened to ``D * K`` (``d * K + g[m, d]``).
+        cardinalities: ``K_d`` of every position; the genotypes are the full grid
+            ``Π_d K_d`` in lexicographic order (the last position varies fastest).
         index: ``[M]`` long, the class of each genotype in ``[0, count)``; an invalid genotype
             is a class of its own (it is no architecture, and no other genotype's duplicate).
         count: ``C``, the number of classes.
     """
 
-    flat: Tensor
+    cardinalities: tuple[int, ...]
     index: Tensor
     count: int
 
 
 # Architecture-level diversity enumerates the genotype grid once per trial: NB201 (15,625) and
-# NAS-Bench-Graph (26,206) fit; NB101's 7-node grid (~10⁸) does not.
+# NAS-Bench-Graph (59,049) fit; NB101's 7-node grid (~5·10⁸) does not.
 MAX_ENUMERATED_GENOTYPES = 200_000
 
 
@@ -461,7 +461,7 @@ def check_enumerable(space: SearchSpace) -> None:
                          f"{space.name} has {total:,} (at most {MAX_ENUMERATED_GENOTYPES:,}); use 'cells'")
 
 
-def architecture_classes(space: SearchSpace, num_choices: int) -> ArchitectureClasses:
+def architecture_classes(space: SearchSpace) -> ArchitectureClasses:
     """Enumerate ``space``'s genotypes and group them by architecture (:func:`check_enumerable`)."""
     check_enumerable(space)
     card = np.asarray(space.cardinalities, dtype=np.int64)
@@ -476,8 +476,7 @@ def architecture_classes(space: SearchSpace, num_choices: int) -> ArchitectureCl
             keys.append(space.key(arch) if space.is_valid(arch) else ("invalid", m))
     ids: dict = {}
     index = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
-    flat = np.arange(len(card)) * num_choices + grid
-    return ArchitectureClasses(torch.as_tensor(flat), torch.as_tensor(index), len(ids))
+    return ArchitectureClasses(tuple(int(k) for k in card), torch.as_tensor(index), len(ids))
 
 
 def architecture_entropy(logits: Tensor, classes: ArchitectureClasses) -> Tensor:
@@ -485,16 +484,19 @@ def architecture_entropy(logits: Tensor, classes: ArchitectureClasses) -> Tensor
 
     Two samples *collide* when they encode the same architecture (``space.key``), whichever of
     its encodings each draws: with ``P_i[c] = Σ_{x ∈ c} Π_d p_i[d, x_d]`` (every genotype of the
-    space enumerated), ``c_ij = Σ_c P_i[c] P_j[c]``. In NB201 the 15,625 cells are 6,466
-    architectures, so an encoding-level bonus can be met by varying choices that change no
-    architecture (``bench/gnn2gnn_results.md``); this one cannot. Normalised by ``log C``;
-    capped at 1 like :func:`joint_entropy`. Computed in float64: the products of sharp choices
-    underflow float32. Shapes: ``logits [B, D, K]`` (``B ≥ 2``) → ``[]``.
+    space enumerated, as an outer product of the positions' distributions), ``c_ij = Σ_c P_i[c]
+    P_j[c]``. In NB201 the 15,625 cells are 6,466 architectures, so an encoding-level bonus can
+    be met by varying choices that change no architecture (``bench/gnn2gnn_results.md``); this
+    one cannot. Normalised by ``log C``; capped at 1 like :func:`joint_entropy`. Computed in
+    float64: the products of sharp choices underflow float32. Shapes: ``logits [B, D, K]``
+    (``B ≥ 2``) → ``[]``.
     """
-    b, d, k = logits.shape
-    logp = torch.log_softmax(logits.double(), dim=-1).reshape(b, d * k)
-    flat, index = classes.flat.to(logits.device), classes.index.to(logits.device)
-    px = logp[:, flat].sum(-1).exp()                                    # [B, M] p_i(x)
+    b = logits.shape[0]
+    p = torch.softmax(logits.double(), dim=-1)
+    px = p[:, 0, : classes.cardinalities[0]]
+    for d, k in enumerate(classes.cardinalities[1:], start=1):          # [B, M]: p_i(x), x lexicographic
+        px = (px.unsqueeze(-1) * p[:, d, :k].unsqueeze(1)).reshape(b, -1)
+    index = classes.index.to(logits.device)
     pc = px.new_zeros(b, classes.count).index_add_(1, index, px)        # [B, C] P_i(c)
     collide = pc @ pc.T                                                 # [B, B]
     pairs = ~torch.eye(b, dtype=torch.bool, device=logits.device)
@@ -641,7 +643,7 @@ class GNN2GNN(nn.Module):
         over = cfg.joint_entropy_over
         if over == "auto":
             over = "architectures" if enumerable(space) else "cells"
-        self.classes = (architecture_classes(space, r.choice_mask.shape[1])
+        self.classes = (architecture_classes(space)
                         if cfg.w_joint_entropy > 0 and over == "architectures" else None)
         self.to(device)
         self.device = torch.device(device)
