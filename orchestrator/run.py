@@ -482,7 +482,7 @@ def _cluster_resources(num_cpus: int | None, num_gpus: int | None) -> dict[str, 
             "GPU": float(num_gpus if num_gpus is not None else local_gpu_count())}
 
 
-# Drop a finished trial's Tune statistics other than the objectives' (bounded driver memory,
+# Drop a finished trial's Tune statistics other than the objectives' (less driver memory per trial,
 # orchestrator.callbacks.TrimFinishedTrials); bench/scale.py --no-trim measures without it.
 TRIM_FINISHED_TRIALS = True
 
