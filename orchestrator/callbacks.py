@@ -180,7 +180,7 @@ class TrimFinishedTrials(Callback):
     objects per trial, rewritten into every experiment-state snapshot (``bench/scale_results.md``).
     Once a trial has finished, its rows are in the store and its statistics never change again,
     so this keeps the statistics of the study's objectives (``ResultGrid.get_best_result`` reads
-    them) and drops the rest and the deques. Must run after the callbacks that read the trial
+    them) and drops every other key's. Must run after the callbacks that read the trial
     (:class:`StoreCallback`, :class:`ProgressCallback`: they read ``last_result``, kept whole).
     """
 
@@ -195,9 +195,10 @@ class TrimFinishedTrials(Callback):
 
 
 def trim_statistics(trial, keep: list[str]) -> None:
-    """Keep ``trial``'s Tune statistics of ``keep`` only; drop every last-n deque."""
+    """Keep ``trial``'s Tune statistics of ``keep`` only, each whole (its last-n deques too: an
+    errored trial runs again on ``--resume`` and goes on updating them); drop every other key's."""
     meta = getattr(trial, "run_metadata", None)  # Ray 2.x: ray.tune.trainable.metadata._TrainingRunMetadata
     if meta is None:
         return
     meta.metric_analysis = {m: meta.metric_analysis[m] for m in keep if m in meta.metric_analysis}
-    meta.metric_n_steps = {}  # feeds only later updates of the averages, and a finished trial has none
+    meta.metric_n_steps = {m: meta.metric_n_steps[m] for m in keep if m in meta.metric_n_steps}

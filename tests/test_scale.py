@@ -71,5 +71,24 @@ def test_finished_trials_keep_only_their_objectives_statistics(tmp_path):
     assert result.terminated == 2 and len(_LastLook.held) == 2
     for analysis, steps, last in _LastLook.held.values():
         assert set(analysis) == {"top5_pct"} and set(analysis["top5_pct"]) >= {"max", "last", "last-5-avg"}
-        assert steps == {}
+        assert set(steps) == {"top5_pct"}
         assert {"acc_mean", "uniqueness", "config"} <= set(last)  # the last result stays whole
+
+
+def test_a_trimmed_trial_that_runs_again_goes_on_updating_its_statistics():
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    from orchestrator.callbacks import trim_statistics
+
+    meta = _TrainingRunMetadata()
+    for step, value in enumerate((1.0, 3.0), start=1):
+        meta.update_metric("top5_pct", value, step=step)
+        meta.update_metric("loss", -value, step=step)
+    trim_statistics(SimpleNamespace(run_metadata=meta), ["top5_pct"])
+    assert set(meta.metric_analysis) == set(meta.metric_n_steps) == {"top5_pct"}
+    # an errored trial resumed (--resume retries it): Tune updates every key again
+    meta.update_metric("top5_pct", 5.0, step=3)
+    meta.update_metric("loss", -5.0, step=3)
+    assert meta.metric_analysis["top5_pct"]["max"] == 5.0
+    assert meta.metric_analysis["top5_pct"]["last-5-avg"] == 3.0  # (1 + 3 + 5) / 3: the deque was kept
+    assert meta.metric_analysis["loss"]["last"] == -5.0
