@@ -448,14 +448,18 @@ class ArchitectureClasses(NamedTuple):
 MAX_ENUMERATED_GENOTYPES = 200_000
 
 
+def _grid_size(space: SearchSpace) -> int:
+    return int(np.prod(np.asarray(space.cardinalities, dtype=np.int64)))
+
+
 def enumerable(space: SearchSpace) -> bool:
     """Whether ``space``'s genotype grid is small enough for :func:`architecture_classes`."""
-    return int(np.prod(np.asarray(space.cardinalities, dtype=np.int64))) <= MAX_ENUMERATED_GENOTYPES
+    return _grid_size(space) <= MAX_ENUMERATED_GENOTYPES
 
 
 def check_enumerable(space: SearchSpace) -> None:
     """``ValueError`` (one line) when ``space``'s genotype grid is too large to enumerate."""
-    total = int(np.prod(np.asarray(space.cardinalities, dtype=np.int64)))
+    total = _grid_size(space)
     if total > MAX_ENUMERATED_GENOTYPES:
         raise ValueError(f"gnn2gnn: joint_entropy_over='architectures' enumerates the genotypes, and "
                          f"{space.name} has {total:,} (at most {MAX_ENUMERATED_GENOTYPES:,}); use 'cells'")
