@@ -51,6 +51,23 @@ RESUMABLE_CHANGES = ("storage", "wandb")
 
 
 @dataclass(frozen=True)
+class Experiment:
+    """One Tune experiment of a study: the whole study, or one box of its grid (``part-0003``)."""
+
+    path: str  # Tune's experiment folder, on the store's filesystem
+    grid: Mapping[str, list[Any]] | None = None  # the box it runs (None: the study's whole grid or search)
+    resuming: bool = False  # Tune left a state there to continue from
+
+    @property
+    def storage_path(self) -> str:
+        return self.path.rsplit("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
 class Plan:
     """A validated study, ready to launch (the output of :func:`preflight`)."""
 
@@ -58,6 +75,7 @@ class Plan:
     target: str  # the trainable, "package.module:function"
     store: Store
     resuming: bool
+    experiments: tuple[Experiment, ...] = ()  # in the order they run
 
     @property
     def location(self) -> StorageRoot:
@@ -65,7 +83,8 @@ class Plan:
 
     @property
     def experiment_path(self) -> str:
-        """Tune's experiment folder, on :attr:`location`'s filesystem."""
+        """The study's Tune folder, on :attr:`location`'s filesystem: Tune's experiment, or the
+        folders of its parts (:func:`experiments_of`)."""
         return self.location.join("tune", self.spec.name)
 
     def experiment_exists(self) -> bool:
@@ -120,17 +139,33 @@ def preflight(spec: StudySpec, *, resume: bool = False) -> Plan:
         raise SpecError(f"store {spec.storage}: {exc}".splitlines()[0]) from None
     _check_output_root(store)
     if not exists:
-        return plan
+        return dataclasses.replace(plan, experiments=experiments_of(plan))
     if not resume:
         raise SpecError(f"study {spec.name!r} already exists in {store.root}; pass --resume to continue it,"
                         " or choose another name or store (--out)")
     _check_same_spec(spec, plan)
-    if _can_restore(plan):
-        return dataclasses.replace(plan, resuming=True)
+    experiments = experiments_of(plan, restoring=True)
+    if any(e.resuming for e in experiments):
+        return dataclasses.replace(plan, resuming=True, experiments=experiments)
     if store.has_study(spec.name):  # rows, but no Tune state to continue them from
         raise SpecError(f"study {spec.name!r} has results in {store.root} but no restorable Tune state"
                         f" in {plan.location.uri_of(plan.experiment_path)}; start it under another name or store")
-    return plan  # interrupted before Tune saved anything: nothing to lose, start afresh
+    return dataclasses.replace(plan, experiments=experiments)  # interrupted before Tune saved anything: start afresh
+
+
+def experiments_of(plan: Plan, restoring: bool = False) -> tuple[Experiment, ...]:
+    """The Tune experiments ``plan``'s study runs as: one in the study's Tune folder, or, for a
+    grid larger than ``trials_per_experiment`` (:func:`orchestrator.search.experiment_grids`),
+    one per box in ``part-0000``, ``part-0001``… below it, run one after another — the driver
+    then holds one part's trials at a time. ``restoring``: mark those Tune can continue (a study
+    that started as one experiment stays one, whatever its size)."""
+    location, folder = plan.location, plan.experiment_path
+    grids = search.experiment_grids(plan.spec)
+    one = restoring and _can_restore(location, folder)
+    if len(grids) == 1 or one:
+        return (Experiment(folder, resuming=one),)
+    paths = [location.join(folder, f"part-{k:04d}") for k in range(len(grids))]
+    return tuple(Experiment(path, grid, restoring and _can_restore(location, path)) for path, grid in zip(paths, grids))
 
 
 def _check_output_root(store: Store) -> None:
@@ -242,7 +277,10 @@ def saved_spec(store: Store, name: str) -> dict[str, Any] | None:
 def spec_changes(before: Mapping[str, Any], spec: StudySpec) -> list[str]:
     """Keys of ``spec`` that differ from the saved ``before`` (storage and W&B may change)."""
     now = json.loads(json.dumps(spec.to_dict(), default=str))
-    return sorted(k for k in set(before) | set(now) if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k))
+    # a key the saved spec predates had its default then
+    defaults = {f.name: f.default for f in dataclasses.fields(StudySpec) if f.default is not dataclasses.MISSING}
+    return sorted(k for k in set(before) | set(now)
+                  if k not in RESUMABLE_CHANGES and before.get(k, defaults.get(k)) != now.get(k))
 
 
 def _check_same_spec(spec: StudySpec, plan: Plan) -> None:
@@ -268,15 +306,15 @@ def check_cluster_resources(spec: StudySpec, cluster: Mapping[str, float]) -> No
         raise SpecError(f"resources.cpu={want.cpu:g} per trial but the cluster has {cpus:g} CPUs")
 
 
-def _can_restore(plan: Plan) -> bool:
-    """Whether Tune left a state to restore for ``plan``; raises if that state is damaged.
+def _can_restore(location: StorageRoot, path: str) -> bool:
+    """Whether Tune left a state to restore in experiment folder ``path``; raises if that state
+    is damaged.
 
     Tune itself, given a damaged state file, logs the error and silently restarts the whole
     study; a resume must continue it or say why it cannot.
     """
     from ray import tune
 
-    location, path = plan.location, plan.experiment_path
     if not tune.Tuner.can_restore(path, storage_filesystem=location.filesystem):
         return False
     states = [p for p in location.files(path, "experiment_state-*.json") if p.count("/") == path.count("/") + 1]
@@ -353,10 +391,11 @@ def run_study(
         say = progress.write if progress is not None else print
         say(f"resuming study {spec.name} from {plan.location.uri_of(plan.experiment_path)}" if plan.resuming
             else f"nothing to resume for study {spec.name}; starting it")
-    tuner = _tuner(plan, wandb_settings, callbacks, verbose, progress if verbose else None)
     try:
-        with _driver_env():
-            tuner.fit()
+        for experiment in plan.experiments:  # one after another: the driver drops a finished part whole
+            tuner = _tuner(plan, experiment, wandb_settings, callbacks, verbose, progress if verbose else None)
+            with _driver_env():
+                tuner.fit()
     finally:
         if own_view:
             progress.close()
@@ -487,8 +526,8 @@ def _cluster_resources(num_cpus: int | None, num_gpus: int | None) -> dict[str, 
 TRIM_FINISHED_TRIALS = True
 
 
-def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence[Any], verbose: int,
-           progress: Any = None):
+def _tuner(plan: Plan, experiment: Experiment, wandb_settings: WandbSettings | None, callbacks: Sequence[Any],
+           verbose: int, progress: Any = None):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
@@ -499,8 +538,8 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
                        variants=thaw(spec.variants))
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     trainable = tune.with_resources(make_trainable(entry), resources)
-    if plan.resuming:
-        tuner = tune.Tuner.restore(plan.experiment_path, trainable=trainable,
+    if experiment.resuming:
+        tuner = tune.Tuner.restore(experiment.path, trainable=trainable,
                                    resume_unfinished=True, resume_errored=True,
                                    storage_filesystem=plan.location.filesystem)
         _point_store_callbacks(tuner, plan.store.root, progress)
@@ -520,8 +559,8 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
         trial_dirname_creator=_trial_dirname,
     )
     run_config = tune.RunConfig(
-        name=spec.name,
-        storage_path=plan.location.join("tune"),  # a path on storage_filesystem (no scheme)
+        name=experiment.name,
+        storage_path=experiment.storage_path,  # a path on storage_filesystem (no scheme)
         storage_filesystem=plan.location.filesystem,  # see orchestrator.storage
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
@@ -534,7 +573,7 @@ def _tuner(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence
         progress_reporter=_reporter(spec, sort=single is None) if verbose >= 2 else None,
         verbose=1 if verbose >= 2 else 0,
     )
-    return tune.Tuner(trainable, param_space=search.param_space(spec), tune_config=tune_config,
+    return tune.Tuner(trainable, param_space=search.param_space(spec, experiment.grid), tune_config=tune_config,
                       run_config=run_config)
 
 

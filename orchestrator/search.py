@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from orchestrator.spec import VARIANT_KEY, StudySpec, apply_variant, thaw
 
@@ -34,17 +35,45 @@ def config_id(config: Mapping[str, Any]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+def grid_axes(spec: StudySpec) -> dict[str, list[Any]]:
+    """The axes a study's replicates vary along, in replicate order (seed last: fastest) → their
+    values: the variant's name (``variant``), each grid axis, the seed."""
+    axes: dict[str, list[Any]] = {VARIANT_KEY: list(spec.variants)} if spec.variants else {}
+    axes.update({axis: thaw(list(values)) for axis, values in spec.grid.items()})
+    axes[SEED_KEY] = list(spec.seeds)
+    return axes
+
+
 def replicates(spec: StudySpec) -> list[dict[str, Any]]:
     """Every (variant, grid point, seed) as the config keys it sets, in a fixed order (seed
     fastest). A variant appears by name (``variant``); :meth:`StudySpec.with_variant` expands it."""
-    axes = ([VARIANT_KEY] if spec.variants else []) + list(spec.grid)
-    values = {VARIANT_KEY: list(spec.variants), **spec.grid}
-    points = itertools.product(*(values[a] for a in axes)) if axes else [()]
-    return [
-        {**dict(zip(axes, thaw(list(point)))), SEED_KEY: seed}
-        for point in points
-        for seed in spec.seeds
-    ]
+    axes = grid_axes(spec)
+    return [dict(zip(axes, point)) for point in itertools.product(*axes.values())]
+
+
+def experiment_grids(spec: StudySpec) -> list[dict[str, list[Any]]]:
+    """The grid of each Tune experiment the study runs as, in order: boxes of :func:`grid_axes`
+    of at most ``spec.trials_per_experiment`` trials that hold every replicate once, in replicate
+    order. The whole grid, one experiment, for a study that fits in one or that searches or stops
+    trials early (Optuna's state and ASHA's rungs span the whole study)."""
+    axes = grid_axes(spec)
+    limit = spec.trials_per_experiment
+    if spec.search or spec.scheduler_kind == "asha" or spec.num_trials <= limit:
+        return [axes]
+    names = list(axes)
+
+    def boxes(i: int, fixed: dict[str, list[Any]]) -> Iterator[dict[str, list[Any]]]:
+        inner = math.prod(len(axes[a]) for a in names[i + 1:])
+        values = axes[names[i]]
+        if inner > limit:  # one value of this axis at a time, and the inner axes split further
+            for value in values:
+                yield from boxes(i + 1, {**fixed, names[i]: [value]})
+            return
+        step = limit // inner
+        for start in range(0, len(values), step):
+            yield {**fixed, names[i]: values[start:start + step], **{a: axes[a] for a in names[i + 1:]}}
+
+    return list(boxes(0, {}))
 
 
 def example_configs(spec: StudySpec) -> list[dict[str, Any]]:
@@ -63,17 +92,15 @@ def trainable_config(spec: StudySpec, config: Mapping[str, Any]) -> dict[str, An
     return apply_variant(config, spec.variants, keep_name=False)
 
 
-def param_space(spec: StudySpec) -> dict[str, Any]:
-    """Tune ``param_space``: the fixed config, plus grid searches when nothing is searched."""
+def param_space(spec: StudySpec, grid: Mapping[str, list[Any]] | None = None) -> dict[str, Any]:
+    """Tune ``param_space``: the fixed config, plus grid searches when nothing is searched — over
+    ``grid`` (one experiment's box, :func:`experiment_grids`) or else the study's whole grid."""
     from ray import tune
 
     space = spec.base_config()
     if not spec.search:
-        if spec.variants:
-            space[VARIANT_KEY] = tune.grid_search(list(spec.variants))
-        for axis, values in spec.grid.items():
-            space[axis] = tune.grid_search(thaw(values))
-        space[SEED_KEY] = tune.grid_search(list(spec.seeds))
+        for axis, values in (grid or grid_axes(spec)).items():
+            space[axis] = tune.grid_search(list(values))
     return space
 
 

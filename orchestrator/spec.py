@@ -32,6 +32,7 @@ YAML form (every key but ``name``, ``trainable`` and ``metric``/``mode`` is opti
     storage: results                  # the store root
     wandb: {project: gnas, mode: offline}
     search_seed: 0
+    trials_per_experiment: 1000       # a larger grid study runs as several Tune experiments
 """
 from __future__ import annotations
 
@@ -281,6 +282,10 @@ class StudySpec:
     storage: str = "results"
     wandb: WandbSpec = field(default_factory=WandbSpec)
     search_seed: int = 0
+    # A grid study (no search, FIFO) of more trials runs as several Tune experiments of at most
+    # this many, one after another: Tune keeps every trial of an experiment in the driver and
+    # rewrites them all into each snapshot (orchestrator.run.experiment_grids).
+    trials_per_experiment: int = 1000
 
     def __post_init__(self) -> None:
         normalise = {
@@ -350,6 +355,8 @@ class StudySpec:
                  f"max_failures must be a non-negative integer, got {self.max_failures!r}")
         _require(isinstance(self.storage, str) and self.storage.strip(), "storage must be a directory path")
         _require(_is_int(self.search_seed), f"search_seed must be an integer, got {self.search_seed!r}")
+        _require(_is_int(self.trials_per_experiment) and self.trials_per_experiment >= 1,
+                 f"trials_per_experiment must be an integer >= 1, got {self.trials_per_experiment!r}")
         _require(not (self.scheduler.kind == "asha" and self.multi_objective),
                  "scheduler asha needs a single objective (ASHA ranks trials by one metric)")
 

@@ -439,12 +439,20 @@ class Store:
         if planned is not None and len(stored) >= planned:  # finished: no need to list its trial folders
             info = self.location.filesystem.get_file_info(folder)
             return 0, 0, info.mtime.timestamp() if info.mtime is not None else None
-        entries = self.location.filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-        trial_dirs = [i.base_name for i in entries if i.type == pafs.FileType.Directory]
+        fs = self.location.filesystem
+        entries = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        parts = [i.path for i in entries if i.type == pafs.FileType.Directory and _PART.fullmatch(i.base_name)]
+        for part in parts:  # a study run as several experiments (orchestrator.run.experiments_of)
+            entries += fs.get_file_info(pafs.FileSelector(part))
+        trial_dirs = [i.base_name for i in entries
+                      if i.type == pafs.FileType.Directory and not _PART.fullmatch(i.base_name)]
         running = sum(not _names_stored_trial(d, stored) for d in trial_dirs)
         pending = max(planned - len(stored) - running, 0) if planned is not None else 0
         changed = [i.mtime.timestamp() for i in entries if i.mtime is not None]
         return running, pending, max(changed, default=None)
+
+
+_PART = re.compile(r"part-\d+")  # one experiment of a study run in parts; trial folders hold "_"
 
 
 def _new_entry() -> dict[str, Any]:

@@ -3,6 +3,7 @@ trials, and a driver that forgets what no one reads about finished trials (bench
 measures the sizes)."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -10,8 +11,11 @@ import pytest
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from orchestrator import search
 from orchestrator.fifo import LiveFIFOScheduler
 from orchestrator.run import run_study
+from orchestrator.spec import SchedulerSpec, SearchParam
+from orchestrator.store import Store
 from orchestrator_helpers import ray_address, toy_spec  # noqa: F401 - fixture
 
 
@@ -92,3 +96,38 @@ def test_a_trimmed_trial_that_runs_again_goes_on_updating_its_statistics():
     assert meta.metric_analysis["top5_pct"]["max"] == 5.0
     assert meta.metric_analysis["top5_pct"]["last-5-avg"] == 3.0  # (1 + 3 + 5) / 3: the deque was kept
     assert meta.metric_analysis["loss"]["last"] == -5.0
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 5, 7, 12, 29, 30, 1000])
+def test_experiment_grids_hold_every_replicate_once_in_order_within_the_limit(tmp_path, limit):
+    spec = toy_spec(tmp_path, "parts", variants={"a": {}, "b": {"noise": 0.2}}, grid={"level": [0.0, 0.5, 1.0]},
+                    seeds=(0, 1, 2, 3, 4), trials_per_experiment=limit)
+    grids = search.experiment_grids(spec)
+    boxes = [[dict(zip(g, point)) for point in itertools.product(*g.values())] for g in grids]
+    assert [r for box in boxes for r in box] == search.replicates(spec)  # each once, in replicate order
+    assert all(1 <= len(box) <= limit for box in boxes)
+    assert (len(grids) == 1) == (limit >= 30)  # 30 trials: one experiment when they fit
+    assert all(list(g) == ["variant", "level", "seed"] for g in grids)
+
+
+def test_a_study_that_searches_or_stops_early_is_one_experiment(tmp_path):
+    searched = toy_spec(tmp_path, "s", search=(SearchParam("w_adv", "float", 0.0, 1.0),), samples=5,
+                        seeds=(0, 1), trials_per_experiment=2)
+    asha = toy_spec(tmp_path, "a", grid={"level": [0.0, 0.5, 1.0]}, seeds=(0, 1), trials_per_experiment=2,
+                    scheduler=SchedulerSpec(kind="asha"))
+    assert len(search.experiment_grids(searched)) == len(search.experiment_grids(asha)) == 1
+
+
+@pytest.mark.usefixtures("ray_address")
+def test_a_grid_larger_than_trials_per_experiment_runs_as_parts_into_one_study(tmp_path):
+    spec = toy_spec(tmp_path, "parted", config={"steps": 1, "n_archs": 2}, grid={"level": [0.0, 1.0]},
+                    seeds=(0, 1, 2), trials_per_experiment=4)
+    result = run_study(spec, verbose=0)
+    assert (result.trials, result.terminated) == (6, 6)
+    rows = Store(tmp_path).read_pandas("trials", studies=["parted"])
+    assert sorted(zip(rows["config/level"], rows["seed"])) == [(lv, s) for lv in (0.0, 1.0) for s in (0, 1, 2)]
+    assert sorted(p.name for p in (tmp_path / "tune" / "parted").iterdir() if p.is_dir()) == ["part-0000",
+                                                                                               "part-0001"]
+    again = run_study(spec, resume=True, verbose=0)  # finished parts: restored, nothing reruns
+    assert (again.trials, again.terminated) == (6, 6)
+    assert set(Store(tmp_path).read_pandas("trials", studies=["parted"])["trial_id"]) == set(rows["trial_id"])
