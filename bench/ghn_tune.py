@@ -95,6 +95,8 @@ def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS, scorings=tuple(
                     continue
                 acc, loss = ghn.predicted_scores(model, cfg, splits, trial.val_cells, batches=batches)
                 scores[f"{wname}|{sname}"] = {"acc": acc.tolist(), "loss": loss.tolist()}
+        if cfg.rank_finetune_steps:  # the same fine-tuning from a fresh initialisation: what the GHN adds
+            scores["scratch|b1"] = scratch_scores(cfg, trial.splits, trial.val_cells, seed)
         path.write_text(json.dumps({
             "name": name, "seed": seed, "config": {k: v for k, v in extra.items()}, "train_s": train_s,
             "score_s": time.perf_counter() - t1, "cells": [list(g) for g in trial.val_cells],
@@ -102,6 +104,24 @@ def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS, scorings=tuple(
             "scores": scores}))
         print(f"{name} seed {seed}: trained {train_s:.0f} s, scored {time.perf_counter() - t1:.0f} s -> {path}",
               flush=True)
+
+
+def scratch_scores(cfg, splits, cells, seed: int) -> dict[str, list[float]]:
+    """Validation scores of ``cells`` after ``cfg.rank_finetune_steps`` steps of the fine-tuning
+    from the networks' own initialisation (seeded by ``seed`` and the cell), not the GHN's weights."""
+    import torch
+
+    from trainables import ghn
+
+    acc, loss = [], []
+    for g in cells:
+        program = ghn._graph(cfg, splits, g).program
+        net = ghn.CellNetwork(program, torch.Generator().manual_seed(seed * 100_003 + int("".join(map(str, g)), 5)))
+        w = ghn.finetuned(program, dict(net.weights), cfg, splits, cfg.rank_finetune_steps)
+        a, lo = ghn.validation_scores(program, w, splits)
+        acc.append(a)
+        loss.append(lo)
+    return {"acc": acc, "loss": loss}
 
 
 def ground_truth(store: Path, cells) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Graph HyperNetwork: predicted weights, networks, data readers, ground-truth cache, Tune smoke."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import pickle
 from pathlib import Path
@@ -389,6 +390,27 @@ def test_scores_averaged_over_several_bn_batches(net_parts):
                                    reduction="sum") for p in parts]
             assert loss3[k] == pytest.approx(float(sum(nll)) / len(splits.y_val), rel=1e-5)
     assert not np.allclose(loss1, loss3)  # other BN statistics
+
+
+def test_finetuned_scoring_trains_the_predicted_weights_and_leaves_them_alone(net_parts):
+    cfg, splits, model = net_parts
+    cells = [_genotype(CELLS["mixed"]), _genotype(CELLS["all_conv"])]
+    tuned = dataclasses.replace(cfg, rank_finetune_steps=3)
+    graph = ghn._graph(cfg, splits, cells[1])
+    with torch.no_grad():
+        w = model([graph])[0]
+    before = {k: v.clone() for k, v in w.items()}
+    after = ghn.finetuned(graph.program, w, tuned, splits, 3)
+    assert all(torch.equal(w[k], before[k]) for k in w)  # the predicted weights are not touched
+    assert set(after) == set(w) and all(after[k].shape == w[k].shape for k in w)
+    assert all(not t.requires_grad for t in after.values())
+    assert any(not torch.equal(after[k], w[k]) for k in w)
+    torch.testing.assert_close(after, ghn.finetuned(graph.program, w, tuned, splits, 3), rtol=0, atol=0)  # same batches
+    plain = ghn.predicted_scores(model, cfg, splits, cells)
+    scored = ghn.predicted_scores(model, tuned, splits, cells)
+    assert scored[1][1] == pytest.approx(ghn.validation_scores(graph.program, after, splits)[1], rel=1e-6)
+    assert not np.allclose(plain[1], scored[1])
+    assert model.training  # scoring leaves the GHN's mode as it found it
 
 
 def test_ground_truth_task_trains_the_validation_cells(tiny):

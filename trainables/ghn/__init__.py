@@ -74,19 +74,19 @@ from trainables.ghn.groundtruth import (GroundTruth, _graph, _read_cache, _space
 from trainables.ghn.model import N_FEATURES, CellGraph, Schedule, graph_of, make_ghn, make_schedule
 from trainables.ghn.networks import (DECODED, LAYER_TYPES, Layer, _avg_pool2x2, _avg_pool3x3, build_program,
                                      param_name, param_shapes, run_program)
-from trainables.ghn.run import (Device, GHNRun, GroundTruthRun, _write_rows, averaged_ghn, ema_update,
+from trainables.ghn.run import (Device, GHNRun, GroundTruthRun, _write_rows, averaged_ghn, ema_update, finetuned,
                                 predicted_scores, ranking_scores, reported_metrics, surrogate, train,
-                                validate_config)
+                                validate_config, validation_scores)
 
 ARCHS_FILE = "archs.parquet"
 
 __all__ = ["ARCHS_FILE", "averaged_ghn", "build_program", "cell_keys", "cell_string",
-           "CellGraph", "CellNetwork", "DATASETS", "DECODED", "DEFAULTS", "Device", "ema_update", "eval_cells",
+           "CellGraph", "CellNetwork", "DATASETS", "DECODED", "DEFAULTS", "Device", "ema_update", "eval_cells", "finetuned",
            "GHN", "GHNConfig", "GHNRun", "graph_of", "GroundTruth", "GroundTruthRun", "GT_CELLS",
            "gt_key", "Layer", "LAYER_TYPES", "load_splits", "LR_SCHEDULES", "make_ghn", "make_schedule", "N_EDGES",
            "N_FEATURES", "param_name", "param_shapes", "predicted_scores", "RANK_BY", "ranking_scores",
            "reported_metrics", "run_program", "Schedule", "Splits", "surrogate", "TASKS", "train", "train_cell",
-           "validate_config", "validation_cells", "_avg_pool2x2", "_avg_pool3x3", "_graph", "_image_set",
+           "validate_config", "validation_cells", "validation_scores", "_avg_pool2x2", "_avg_pool3x3", "_graph", "_image_set",
            "_read_cache", "_space", "_splits", "_write_rows"]
 
 

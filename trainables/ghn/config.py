@@ -65,6 +65,8 @@ class GHNConfig:
     rank_by: str = "loss"             # predicted-weight validation cross-entropy, or "acc"
     rank_batches: int = 1             # BN batches the validation split is cut into (scores averaged; 4 did
     #                                   not rank the validation cells better)
+    rank_finetune_steps: int = 0      # SGD steps of the ground-truth recipe from the predicted weights before
+    #                                   a cell is scored (0: scored on the predicted weights themselves)
     n_eval_cells: int = 0             # held-out cells with ground truth (τ, ρ, regret)
     eval_seed: int = 12345            # fixes the held-out sample across GHN seeds
     n_val_cells: int = 0              # validation cells for tuning (disjoint from the held-out ones)
@@ -109,7 +111,7 @@ class GHNConfig:
                  "gt_batch", "hidden", "prop_steps", "decoder_hidden", "virtual_edges", "meta_batch",
                  "batch_size", "report_every", "n_samples", "shards", "rank_batches")
         positive("iterations", "top_k", "n_eval_cells", "shard", "data_seed", "eval_seed", "n_val_cells",
-                 "val_cells_seed", zero_ok=True)
+                 "val_cells_seed", "rank_finetune_steps", zero_ok=True)
         if self.rank_batches > self.val_size:
             raise ValueError(f"ghn: rank_batches {self.rank_batches} exceeds val_size {self.val_size}")
         if not 0.0 <= float(self.ema_decay) < 1.0:

@@ -42,13 +42,11 @@ class Device:
 def predicted_scores(ghn, cfg: GHNConfig, splits: Splits, genotypes: Sequence[Sequence[int]],
                      device: str = "cpu", chunk: int = 64, batches: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Validation accuracy (percent) and mean cross-entropy of each cell with the GHN's
-    predicted weights, ``(n,)`` each. The validation split is cut into ``batches`` (default
-    ``cfg.rank_batches``) contiguous BN batches; both scores are averaged over all images."""
+    predicted weights (fine-tuned first when ``cfg.rank_finetune_steps``), ``(n,)`` each. The
+    validation split is cut into ``batches`` (default ``cfg.rank_batches``) contiguous BN
+    batches; both scores are averaged over all images."""
     import torch
-    import torch.nn.functional as F
 
-    n_val = len(splits.y_val)
-    parts = np.array_split(np.arange(n_val), min(int(batches or cfg.rank_batches), n_val))
     acc, loss = np.zeros(len(genotypes)), np.zeros(len(genotypes))
     was = ghn.training
     ghn.eval()
@@ -56,13 +54,57 @@ def predicted_scores(ghn, cfg: GHNConfig, splits: Splits, genotypes: Sequence[Se
         for s in range(0, len(genotypes), chunk):
             graphs = [_graph(cfg, splits, g) for g in genotypes[s:s + chunk]]
             for k, (graph, w) in enumerate(zip(graphs, ghn(graphs, device))):
-                for part in parts:
-                    x, y = splits.x_val[part[0]:part[-1] + 1], splits.y_val[part[0]:part[-1] + 1]
-                    logits = run_program(graph.program, x, w)
-                    acc[s + k] += 100.0 * float((logits.argmax(1) == y).float().sum()) / n_val
-                    loss[s + k] += float(F.cross_entropy(logits, y, reduction="sum")) / n_val
+                if cfg.rank_finetune_steps:
+                    w = finetuned(graph.program, w, cfg, splits, cfg.rank_finetune_steps)
+                acc[s + k], loss[s + k] = validation_scores(graph.program, w, splits, batches or cfg.rank_batches)
     ghn.train(was)
     return acc, loss
+
+
+def validation_scores(program, weights: Mapping[str, "torch.Tensor"], splits: Splits,
+                      batches: int = 1) -> tuple[float, float]:
+    """Accuracy (percent) and mean cross-entropy of ``program`` on ``weights`` over the validation
+    split, cut into ``batches`` contiguous BN batches (batch statistics)."""
+    import torch
+    import torch.nn.functional as F
+
+    n_val = len(splits.y_val)
+    acc = loss = 0.0
+    with torch.no_grad():
+        for part in np.array_split(np.arange(n_val), min(int(batches), n_val)):
+            x, y = splits.x_val[part[0]:part[-1] + 1], splits.y_val[part[0]:part[-1] + 1]
+            logits = run_program(program, x, weights)
+            acc += 100.0 * float((logits.argmax(1) == y).float().sum()) / n_val
+            loss += float(F.cross_entropy(logits, y, reduction="sum")) / n_val
+    return acc, loss
+
+
+FINETUNE_STREAM = 31  # numpy stream (data_seed, 31): the training batches of the ranking's fine-tuning
+
+
+def finetuned(program, weights: Mapping[str, "torch.Tensor"], cfg: GHNConfig, splits: Splits,
+              steps: int) -> dict[str, "torch.Tensor"]:
+    """``weights`` after ``steps`` SGD steps of the ground-truth recipe (its learning rate,
+    momentum and weight decay; BN on batch statistics) on the same ``gt_batch``-image batches
+    for every cell: scores how a cell *trains* from its predicted weights, not only how it runs
+    on them (the ground truth is 4 epochs of training, where capacity wins over identity paths)."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = lifecycle.numpy_stream(cfg.data_seed, FINETUNE_STREAM)
+    n = len(splits.y_train)
+    batches = [torch.as_tensor(rng.choice(n, size=min(cfg.gt_batch, n), replace=False), device=splits.x_train.device)
+               for _ in range(steps)]
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in weights.items()}
+    opt = torch.optim.SGD(list(params.values()), lr=float(cfg.gt_lr), momentum=float(cfg.gt_momentum),
+                          weight_decay=float(cfg.gt_weight_decay), nesterov=cfg.gt_momentum > 0)
+    with torch.enable_grad():
+        for idx in batches:
+            loss = F.cross_entropy(run_program(program, splits.x_train[idx], params), splits.y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return {k: v.detach() for k, v in params.items()}
 
 
 def ema_update(shadow: Sequence["torch.Tensor"], model, decay: float) -> None:
