@@ -20,6 +20,7 @@ Prints, each on its own line:
     python bench/scale.py [--trials 10000] [--slots 2] [--out DIR] [--keep]
     python bench/scale.py --trials 500 --tune-knobs     # what Tune's knobs cost per trial
     python bench/scale.py --trials 2000 --study-only [--no-trim]   # driver memory with/without trimming
+    python bench/scale.py --trials 10000 --study-only --trials-per-experiment 100000   # as one Tune experiment
 
 ``--tune-knobs`` runs the study several times (baseline, then one Tune setting changed each time,
 interleaved) and prints the driver time per trial of each: Tune's experiment-state snapshot
@@ -44,7 +45,7 @@ GRID = {"noise": [0.0, 0.05, 0.1, 0.2, 0.4], "level": [0.0, 0.25, 0.5, 0.75, 1.0
 CONDITIONS = len(VARIANTS) * len(GRID["noise"]) * len(GRID["level"])  # 100
 
 
-def study_spec(name: str, trials: int, slots: int, root: str):
+def study_spec(name: str, trials: int, slots: int, root: str, per_experiment: int | None = None):
     from orchestrator.spec import StudySpec
 
     if trials % CONDITIONS:
@@ -54,6 +55,7 @@ def study_spec(name: str, trials: int, slots: int, root: str):
         "config": {"steps": 1, "n_archs": 8}, "variants": VARIANTS, "grid": GRID,
         "seeds": list(range(trials // CONDITIONS)), "concurrency": slots, "resources": {"cpu": 1},
         "storage": root, "wandb": {"enabled": False},
+        **({"trials_per_experiment": per_experiment} if per_experiment else {}),
     })
 
 
@@ -211,7 +213,7 @@ def build_report(root: str, study: str, folder: Path) -> tuple[float, Path]:
 
 
 def run_once(trials: int, slots: int, root: str, name: str, env: dict[str, str] | None = None,
-             reuse_actors: bool = True):
+             reuse_actors: bool = True, per_experiment: int | None = None):
     """Run the scale study once; returns (seconds, sampler)."""
     from orchestrator import run as runner
 
@@ -227,7 +229,7 @@ def run_once(trials: int, slots: int, root: str, name: str, env: dict[str, str] 
     try:
         with Sampler() as sampler:
             t = time.perf_counter()
-            result = runner.run_study(study_spec(name, trials, slots, root), verbose=0,
+            result = runner.run_study(study_spec(name, trials, slots, root, per_experiment), verbose=0,
                                       callbacks=[counting_callback(sampler)])
             seconds = time.perf_counter() - t
     finally:
@@ -269,6 +271,8 @@ def main() -> None:
     p.add_argument("--no-trim", action="store_true",
                    help="keep Tune's statistics of finished trials (the driver before TrimFinishedTrials)")
     p.add_argument("--study-only", action="store_true", help="the study and its RSS figures; no store or report")
+    p.add_argument("--trials-per-experiment", type=int, default=None,
+                   help="the spec's trials_per_experiment (default: the spec's default; 100000: one Tune experiment)")
     args = p.parse_args()
     if args.no_trim:
         from orchestrator import run as runner
@@ -285,9 +289,14 @@ def main() -> None:
     root = args.out or tempfile.mkdtemp(prefix="scale-")
     try:
         name = f"scale{args.trials}"
-        seconds, sampler = run_once(args.trials, args.slots, root, name)
+        spec = study_spec(name, args.trials, args.slots, root, args.trials_per_experiment)
+        from orchestrator.search import experiment_grids
+
+        seconds, sampler = run_once(args.trials, args.slots, root, name, per_experiment=args.trials_per_experiment)
         print(f"study: {args.trials:,} trials in {seconds:.0f} s ({args.trials / seconds:.1f} trials/s,"
-              f" {1000 * seconds / args.trials:.1f} ms per trial on {args.slots} slots)", flush=True)
+              f" {1000 * seconds / args.trials:.1f} ms per trial on {args.slots} slots), as"
+              f" {len(experiment_grids(spec))} Tune experiment(s) of at most {spec.trials_per_experiment:,} trials",
+              flush=True)
         for line in rss_figures(sampler.samples, args.trials):
             print(line, flush=True)
         ray.shutdown()
