@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -155,9 +156,18 @@ def test_existing_study_needs_resume_and_an_unchanged_spec(tmp_path):
     with pytest.raises(SpecError, match="already exists .* pass --resume"):
         preflight(spec)
     (tmp_path / "store" / "tune" / spec.name / "gnas-study.json").write_text(
-        __import__("json").dumps({**spec.to_dict(), "samples": 99}))
+        json.dumps({**spec.to_dict(), "samples": 99}))
     with pytest.raises(SpecError, match=r"the spec changed since it started \(samples\)"):
         preflight(spec, resume=True)
+
+
+def test_a_saved_spec_that_predates_a_key_had_its_default(tmp_path):
+    from orchestrator.run import spec_changes
+
+    spec = load_spec(write(tmp_path, GOOD))
+    older = {k: v for k, v in json.loads(json.dumps(spec.to_dict())).items() if k != "trials_per_experiment"}
+    assert spec_changes(older, spec) == []
+    assert spec_changes(older, dataclasses.replace(spec, trials_per_experiment=5)) == ["trials_per_experiment"]
 
 
 def test_cli_help_and_validation_import_no_heavy_modules():
