@@ -1,6 +1,7 @@
 """Tune the GHN on the *validation* cells only (never on the held-out measurement cells).
 
     python bench/ghn_tune.py run --name NAME [--seeds 0 1] [--set '{"iterations": 1000}'] [--scorings b1]
+                                 [--finetune 10 20 50]
     python bench/ghn_tune.py table [--names A B ...] [--dir DIR]
 
 ``run`` trains one GHN per seed in this process (one torch thread), exactly as the ``ghn``
@@ -23,6 +24,7 @@ Not part of the test run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -50,7 +52,7 @@ def _base(extra: dict) -> dict:
 
 
 def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS, scorings=tuple(SCORINGS),
-        checkpoints=CHECKPOINTS) -> None:
+        checkpoints=CHECKPOINTS, finetune=()) -> None:
     import torch
 
     from trainables import ghn
@@ -95,8 +97,11 @@ def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS, scorings=tuple(
                     continue
                 acc, loss = ghn.predicted_scores(model, cfg, splits, trial.val_cells, batches=batches)
                 scores[f"{wname}|{sname}"] = {"acc": acc.tolist(), "loss": loss.tolist()}
-        if cfg.rank_finetune_steps:  # the same fine-tuning from a fresh initialisation: what the GHN adds
-            scores["scratch|b1"] = scratch_scores(cfg, trial.splits, trial.val_cells, seed)
+        for steps in finetune:  # the last weights fine-tuned, and the same steps from a fresh initialisation
+            tuned = dataclasses.replace(cfg, rank_finetune_steps=steps)
+            acc, loss = ghn.predicted_scores(trial.ghn, tuned, trial.splits, trial.val_cells, batches=1)
+            scores[f"last|ft{steps}"] = {"acc": acc.tolist(), "loss": loss.tolist()}
+            scores[f"scratch|ft{steps}"] = scratch_scores(tuned, trial.splits, trial.val_cells, seed)
         path.write_text(json.dumps({
             "name": name, "seed": seed, "config": {k: v for k, v in extra.items()}, "train_s": train_s,
             "score_s": time.perf_counter() - t1, "cells": [list(g) for g in trial.val_cells],
@@ -107,8 +112,9 @@ def run(name: str, seeds, extra: dict, out: Path, decays=DECAYS, scorings=tuple(
 
 
 def scratch_scores(cfg, splits, cells, seed: int) -> dict[str, list[float]]:
-    """Validation scores of ``cells`` after ``cfg.rank_finetune_steps`` steps of the fine-tuning
-    from the networks' own initialisation (seeded by ``seed`` and the cell), not the GHN's weights."""
+    """Validation scores of ``cells`` after ``cfg.rank_finetune_steps`` steps of the GHN's
+    fine-tuning (:func:`trainables.ghn.finetuned`) from the networks' own initialisation (seeded by
+    ``seed`` and the cell) instead of predicted weights: what the GHN's weights add."""
     import torch
 
     from trainables import ghn
@@ -195,6 +201,9 @@ def main() -> None:
     ap.add_argument("--set", default="{}", help="JSON overrides of the GHN config (the candidate)")
     ap.add_argument("--scorings", nargs="+", choices=tuple(SCORINGS), default=list(SCORINGS),
                     help="validation scorings to compute (run; b1 alone saves ~1 min per seed)")
+    ap.add_argument("--finetune", type=int, nargs="*", default=[],
+                    help="also score the last weights after this many SGD steps each (rank_finetune_steps), and the "
+                         "same steps from the networks' initialisation (run)")
     ap.add_argument("--dir", default=str(Path.home() / ".cache" / "gnas-ghn-tune"))
     ap.add_argument("--store", default=str(Path.home() / ".cache" / "gnas-ghn-store"))
     args = ap.parse_args()
@@ -202,7 +211,7 @@ def main() -> None:
     if args.what == "run":
         if not args.name:
             raise SystemExit("run needs --name")
-        run(args.name, args.seeds, json.loads(args.set), out, scorings=tuple(args.scorings))
+        run(args.name, args.seeds, json.loads(args.set), out, scorings=tuple(args.scorings), finetune=args.finetune)
     else:
         print(table(out, Path(args.store).expanduser(), args.names))
 

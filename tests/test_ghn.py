@@ -432,6 +432,7 @@ def test_ground_truth_task_trains_the_validation_cells(tiny):
     ({"resolution": 2}, "resolution"),
     ({"ema_decay": 1.0}, "ema_decay"),
     ({"rank_batches": 101}, "rank_batches"),
+    ({"rank_finetune_steps": -1}, "rank_finetune_steps must be a non-negative integer"),
     ({"gt_cells": "test"}, "gt_cells"),
     ({"task": "ground_truth", "gt_cells": "val"}, "n_val_cells"),
 ])
