@@ -174,3 +174,23 @@ def test_variants_overlay_the_config_and_land_in_the_store(tmp_path):
     assert rows["config_id"].nunique() == 2
     runs = list((tmp_path / "wandb" / "variants").glob("wandb/offline-run-*/run-*.wandb"))
     assert len(runs) == 4 and all(b"my-published-study" in p.read_bytes() for p in runs)
+
+
+def test_tunes_hints_about_short_driver_stalls_stay_off_the_terminal(caplog):
+    import logging
+
+    import ray.tune.utils.util as tune_util
+
+    from orchestrator.run import SLOW_HINT_S, TUNE_HINT_LOGGER, _driver_env
+
+    assert tune_util.logger.name == TUNE_HINT_LOGGER  # where warn_if_slow logs
+    hint = "The `process_trial_result` operation took {:.3f} s, which may be a performance bottleneck."
+    log = logging.getLogger(TUNE_HINT_LOGGER)
+    with caplog.at_level(logging.WARNING):
+        with _driver_env():
+            log.warning(hint.format(0.73))  # a busy machine: dropped
+            log.warning(hint.format(SLOW_HINT_S + 1))  # a real stall: shown
+            log.warning("something else")
+        log.warning(hint.format(0.74))  # outside a study the filter is gone
+    assert [r.getMessage() for r in caplog.records] == [hint.format(SLOW_HINT_S + 1), "something else",
+                                                        hint.format(0.74)]
