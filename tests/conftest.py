@@ -1,9 +1,16 @@
 """Shared fixtures: the real benchmark data beside the repo, one Ray per session."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Ray starts its workers at niceness 15 so that its driver stays responsive. On a CI machine busy
+# with other work at niceness 0 they then get a few percent of a core, and a study of a few
+# seconds takes many minutes (a subprocess study hit its 600 s timeout under two busy loops).
+# The tests' trials and subprocess drivers inherit this and compete as equals.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
