@@ -3,7 +3,7 @@
     python cluster/check.py          # prints "ok" or one line per problem (exit status 1)
 
 Needs no cloud, no network and no credentials. For each cluster-launcher config
-(``ray_cluster.yaml``, ``cluster/gcp.yaml``, ``cluster/onprem.yaml``):
+(``cluster.yaml``, ``cluster/gcp.yaml``, ``cluster/onprem.yaml``):
 
 * it validates against the JSON schema shipped with the installed Ray
   (``ray/autoscaler/ray-schema.json``), then goes through ``prepare_config`` +
@@ -19,13 +19,9 @@ Needs no cloud, no network and no credentials. For each cluster-launcher config
 * security: the dashboard binds 127.0.0.1, no security-group rule opens a port but SSH to
   the world, Ray token auth is on, ulimit is raised; no credentials in any file.
 
-For the KubeRay manifests (``cluster/kuberay/``): they parse, carry the same Ray version,
-images and pins (``runtime-env.yaml`` and the RayJob's runtime env — accepted by Ray's own
-``RuntimeEnv``), the head runs no trials behind a ClusterIP service, every pod they start
-(head, workers, a RayJob's submitter) is selected by a NetworkPolicy of its own file that admits
-named pods only (:func:`exposure_problems`),
-workers have GPUs and scale to zero, W&B's key comes only from a Secret, and the RayJob
-stores to shared storage.
+``ray_cluster.yaml`` (the former name) must stay a symbolic link to ``cluster.yaml``: one
+config under two names, never two copies. The KubeRay manifests (``cluster/kuberay/``) are
+checked by ``cluster/check_kuberay.py`` (NetworkPolicies included), run from here.
 """
 from __future__ import annotations
 
@@ -39,12 +35,13 @@ from typing import Any, Iterable
 from urllib.parse import urlparse
 
 REPO = Path(__file__).resolve().parents[1]
-LAUNCHER_CONFIGS = ("ray_cluster.yaml", "cluster/gcp.yaml", "cluster/onprem.yaml")
+LAUNCHER_CONFIGS = ("cluster.yaml", "cluster/gcp.yaml", "cluster/onprem.yaml")
 RAYCLUSTER = "cluster/kuberay/raycluster.yaml"
 RAYJOB = "cluster/kuberay/rayjob.yaml"
 RUNTIME_ENV = "cluster/kuberay/runtime-env.yaml"
 SMOKE_SPEC = "cluster/smoke.yaml"
-SCANNED_FOR_SECRETS = ("ray_cluster.yaml", "cluster")
+SCANNED_FOR_SECRETS = ("cluster.yaml", "cluster")
+ALIAS = "ray_cluster.yaml"  # the former name of cluster.yaml: a symbolic link to it
 
 RAY_PORTS = {6379: "GCS", 8265: "dashboard / job API", 10001: "Ray client", 8076: "object manager"}
 NODE_LOCAL = ("/tmp", "/var/tmp", "/dev/shm", "/run", "/home", "/root")
@@ -381,185 +378,23 @@ def launcher_config_problems(path: str, repo: Path = REPO) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- KubeRay
-def _containers(pod_template: dict[str, Any]) -> list[dict[str, Any]]:
-    return pod_template.get("spec", {}).get("containers", [])
+def _kuberay():
+    """cluster/check_kuberay.py (loaded by path: ``cluster/`` is no package)."""
+    import importlib.util
+    import types
 
-
-def raycluster_spec_problems(spec: dict[str, Any], where: str) -> list[str]:
-    """Invariants of a RayCluster spec (a RayCluster's, or a RayJob's ``rayClusterSpec``)."""
-    problems: list[str] = []
-
-    def bad(message: str) -> None:
-        problems.append(f"{where}: {message}")
-
-    if str(spec.get("rayVersion")) != ray_pin():
-        bad(f"rayVersion {spec.get('rayVersion')!r}, pyproject pins Ray {ray_pin()}")
-    if spec.get("authOptions", {}).get("mode") != "token":
-        bad("authOptions.mode must be token")
-    head = spec.get("headGroupSpec", {})
-    if str(head.get("rayStartParams", {}).get("num-cpus")) != "0":
-        bad("headGroupSpec.rayStartParams.num-cpus must be \"0\" (the head runs no trials)")
-    if head.get("serviceType", "ClusterIP") != "ClusterIP" or head.get("enableIngress"):
-        bad("the head service must be ClusterIP without Ingress (never reachable from the internet)")
-    head_containers = _containers(head.get("template", {}))
-    images = {"head": [c.get("image") for c in head_containers]}
-    for c in head_containers:
-        problems += image_problems(c.get("image"), f"{where}: head")
-        if c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu"):
-            bad("the head asks for a GPU")
-    groups = spec.get("workerGroupSpecs", [])
-    if not groups:
-        bad("no worker group")
-    for group in groups:
-        name = group.get("groupName")
-        if group.get("minReplicas") != 0 or int(group.get("maxReplicas", 0)) < 1:
-            bad(f"worker group {name!r} must scale from minReplicas 0 to maxReplicas >= 1")
-        if str(group.get("rayStartParams", {}).get("num-gpus", "")) == "0":
-            bad(f"worker group {name!r} hides its GPUs (num-gpus 0)")
-        for c in _containers(group.get("template", {})):
-            if int(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)) < 1:
-                bad(f"worker group {name!r}: container {c.get('name')!r} has no nvidia.com/gpu limit")
-            problems += image_problems(c.get("image"), f"{where}: worker group {name!r}", gpu=True)
-            images.setdefault("workers", []).append(c.get("image"))
-    pythons = {python_tag(i) for i in images["head"] + images.get("workers", [])}
-    if len(pythons) > 1:
-        bad(f"head and workers run different Pythons: {sorted(map(str, pythons))}")
-    pods = [head.get("template", {})] + [g.get("template", {}) for g in groups]
-    for pod in pods:
-        for c in _containers(pod):
-            env = {e["name"]: e for e in c.get("env", [])}
-            key = env.get("WANDB_API_KEY")
-            if key is not None and "secretKeyRef" not in key.get("valueFrom", {}):
-                bad(f"container {c.get('name')!r}: WANDB_API_KEY must come from a Secret (valueFrom.secretKeyRef)")
-            if env.get("WANDB_MODE", {}).get("value") != "offline":
-                bad(f"container {c.get('name')!r}: WANDB_MODE must default to offline")
-            if "RAY_AUTH_TOKEN" in env and "value" in env["RAY_AUTH_TOKEN"]:
-                bad(f"container {c.get('name')!r}: RAY_AUTH_TOKEN written into the manifest")
-            if (why := storage_problem(env.get("GNAS_STORE", {}).get("value"))) is not None:
-                bad(f"container {c.get('name')!r}: GNAS_STORE: {why}")
-    return problems
-
-
-def runtime_env_problems(runtime_env: dict[str, Any], where: str, ray_image: str) -> list[str]:
-    """Ray must accept the runtime env; its pip list must carry pyproject's pins."""
-    from ray.runtime_env import RuntimeEnv
-
-    unknown = set(runtime_env) - set(RuntimeEnv.known_fields)
-    if unknown:
-        return [f"{where}: unknown runtime-env fields {sorted(unknown)}"]
-    try:
-        RuntimeEnv(**runtime_env)
-    except Exception as exc:  # noqa: BLE001 - Ray's own verdict, reported as is
-        return [f"{where}: Ray rejects the runtime env: {exc}"]
-    pip = runtime_env.get("pip", {})
-    packages = pip.get("packages", []) if isinstance(pip, dict) else pip
-    problems = pin_problems(packages, where, ray_image=ray_image)
-    if any(p.split("[")[0].split("=")[0].strip().lower() == "ray" for p in packages):
-        problems.append(f"{where}: do not pip-install Ray in a runtime env (the image pins it)")
-    return problems
-
-
-def _pod_templates(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(name, pod template) of every pod a RayCluster or RayJob document starts."""
-    spec = doc.get("spec", {})
-    if doc.get("kind") == "RayJob":
-        out = [("submitter", spec["submitterPodTemplate"])] if "submitterPodTemplate" in spec else []
-        spec = spec.get("rayClusterSpec", {})
-    else:
-        out = []
-    out.append(("head", spec.get("headGroupSpec", {}).get("template", {})))
-    out += [(f"worker group {g.get('groupName')!r}", g.get("template", {})) for g in spec.get("workerGroupSpecs", [])]
-    return out
-
-
-def _restricting(policy: dict[str, Any]) -> bool:
-    """An ingress NetworkPolicy whose every rule names whom it admits (no rule open to all)."""
-    spec = policy.get("spec", {})
-    if "Ingress" not in spec.get("policyTypes", []):
-        return False
-    for rule in spec.get("ingress", []):
-        peers = rule.get("from") or []
-        if not peers:
-            return False  # a rule without "from" admits every source
-        for peer in peers:
-            ip = peer.get("ipBlock", {}).get("cidr")
-            if ip in ("0.0.0.0/0", "::/0") or not peer:
-                return False
-            if "namespaceSelector" in peer and not peer.get("podSelector", {}).get("matchLabels"):
-                return False  # every pod of the selected namespaces
-            if "podSelector" in peer and not peer["podSelector"].get("matchLabels") and "namespaceSelector" not in peer:
-                return False  # every pod of the namespace
-    return True
-
-
-def exposure_problems(docs: list[dict[str, Any]], where: str) -> list[str]:
-    """Pods of a manifest that no restricting NetworkPolicy of the same manifest selects: their
-    Ray ports (GCS, dashboard / job API, client) would be open to every pod of the cluster."""
-    policies = [d for d in docs if d.get("kind") == "NetworkPolicy" and _restricting(d)]
-    ports = ", ".join(f"{p} {what}" for p, what in RAY_PORTS.items() if p != 8076)
-    problems = []
-    for doc in docs:
-        if doc.get("kind") not in ("RayCluster", "RayJob"):
-            continue
-        for name, pod in _pod_templates(doc):
-            labels = set((pod.get("metadata", {}).get("labels") or {}).items())
-            covered = any(set(p["spec"].get("podSelector", {}).get("matchLabels", {}).items()) <= labels
-                          and p["spec"].get("podSelector", {}).get("matchLabels") for p in policies)
-            if not covered:
-                problems.append(f"{where}: {doc['kind']} {name} pods ({ports}) are open to every pod of the cluster;"
-                                " add a NetworkPolicy that selects their labels and admits only the job's own pods")
-    return problems
-
-
-def kuberay_problems(repo: Path = REPO) -> list[str]:
-    problems: list[str] = []
-    cluster_docs = load_yaml_docs(repo / RAYCLUSTER)
-    job_docs = load_yaml_docs(repo / RAYJOB)
-    kinds = {d.get("kind"): d for d in cluster_docs + job_docs}
-    for kind in ("RayCluster", "RayJob"):
-        if kind not in kinds:
-            problems.append(f"cluster/kuberay: no {kind}")
-    if problems:
-        return problems
-    for doc in (kinds["RayCluster"], kinds["RayJob"]):
-        if doc.get("apiVersion") != "ray.io/v1":
-            problems.append(f"{doc['kind']}: apiVersion must be ray.io/v1")
-    cluster_spec = kinds["RayCluster"]["spec"]
-    job_spec = kinds["RayJob"]["spec"]
-    problems += raycluster_spec_problems(cluster_spec, RAYCLUSTER)
-    problems += raycluster_spec_problems(job_spec.get("rayClusterSpec", {}), f"{RAYJOB}: rayClusterSpec")
-
-    # The RayJob's cluster is the RayCluster: same images, start parameters and resources.
-    def shape(spec: dict[str, Any]) -> Any:
-        head = spec.get("headGroupSpec", {})
-        return (spec.get("rayVersion"), head.get("rayStartParams"),
-                [(c.get("image"), c.get("resources")) for c in _containers(head.get("template", {}))],
-                [(g.get("rayStartParams"), g.get("minReplicas"), g.get("maxReplicas"),
-                  [(c.get("image"), c.get("resources")) for c in _containers(g.get("template", {}))])
-                 for g in spec.get("workerGroupSpecs", [])])
-    if shape(cluster_spec) != shape(job_spec.get("rayClusterSpec", {})):
-        problems.append(f"{RAYJOB}: rayClusterSpec differs from {RAYCLUSTER} (images, start parameters or resources)")
-
-    problems += exposure_problems(cluster_docs, RAYCLUSTER)
-    problems += exposure_problems(job_docs, RAYJOB)
-
-    image = _containers(cluster_spec["headGroupSpec"]["template"])[0].get("image")
-    import yaml
-
-    runtime_env = yaml.safe_load(job_spec.get("runtimeEnvYAML", "")) or {}
-    problems += runtime_env_problems(runtime_env, f"{RAYJOB}: runtimeEnvYAML", image)
-    shared = load_yaml(repo / RUNTIME_ENV)
-    problems += runtime_env_problems(shared, RUNTIME_ENV, image)
-    if shared.get("pip") != runtime_env.get("pip"):
-        problems.append(f"{RAYJOB}: its pip list differs from {RUNTIME_ENV}")
-
-    words = shlex.split(job_spec.get("entrypoint", ""))
-    out = words[words.index("--out") + 1] if "--out" in words[:-1] else None
-    if (why := storage_problem(out)) is not None:
-        problems.append(f"{RAYJOB}: entrypoint --out: {why}")
-    if "--address" in words[:-1] and words[words.index("--address") + 1] != "auto":
-        problems.append(f"{RAYJOB}: inside a job the entrypoint must use --address auto")
-    return problems
+    name = "gnas_cluster_check_kuberay"
+    if name not in sys.modules:
+        me = sys.modules.get(__name__)
+        if getattr(me, "__file__", None) != __file__:  # loaded by path without registering itself
+            me = types.ModuleType("gnas_cluster_check")
+            me.__dict__.update(globals())
+        sys.modules.setdefault("gnas_cluster_check", me)
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("check_kuberay.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 # ----------------------------------------------------------------------------- the rest
@@ -580,6 +415,16 @@ def secret_problems(repo: Path = REPO) -> list[str]:
     return problems
 
 
+def alias_problems(repo: Path = REPO) -> list[str]:
+    """``ray_cluster.yaml`` is ``cluster.yaml`` under its former name: a link, never a copy."""
+    alias, target = repo / ALIAS, repo / LAUNCHER_CONFIGS[0]
+    if not alias.is_symlink():
+        return [f"{ALIAS}: must be a symbolic link to {target.name} (a copy drifts)"]
+    if alias.resolve() != target.resolve():
+        return [f"{ALIAS}: links to {alias.resolve()}, not to {target.name}"]
+    return []
+
+
 def smoke_spec_problems(repo: Path = REPO) -> list[str]:
     from orchestrator.spec import SpecError, load_spec
 
@@ -597,7 +442,8 @@ def check_all(repo: Path = REPO) -> list[str]:
     problems: list[str] = []
     for path in LAUNCHER_CONFIGS:
         problems += launcher_config_problems(path, repo)
-    problems += kuberay_problems(repo)
+    problems += _kuberay().kuberay_problems(repo)
+    problems += alias_problems(repo)
     problems += secret_problems(repo)
     problems += smoke_spec_problems(repo)
     return problems

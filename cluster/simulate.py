@@ -3,7 +3,7 @@
     python cluster/simulate.py STUDY.yaml --out DIR [--workers 2] [--cpus-per-worker 4]
                                [--gpus-per-worker 1] [--remove-worker 2 --when-trials 4]
 
-The simulated cluster has the shape of ``ray_cluster.yaml``: a head that offers no CPUs (and
+The simulated cluster has the shape of ``cluster.yaml``: a head that offers no CPUs (and
 no GPUs) to trials, and ``--workers`` worker nodes with *logical* GPUs (no CUDA needed; a
 trial asking for 0.25 GPU gets a quarter of one). The head has the machine's address (Ray
 resolves ``127.0.0.1`` to it), worker *i* the loopback address ``127.0.10.i`` — so the store's

@@ -18,6 +18,8 @@ _spec = importlib.util.spec_from_file_location("cluster_check", REPO / "cluster"
 check = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check)
 
+kuberay = check._kuberay()  # cluster/check_kuberay.py, the KubeRay half of the checks
+
 LAUNCHER = check.LAUNCHER_CONFIGS
 
 
@@ -67,7 +69,7 @@ def test_setup_installs_exactly_the_tested_versions(path):
 
 
 def test_cloud_configs_share_images_and_code_mounts():
-    aws, gcp = config("ray_cluster.yaml"), config("cluster/gcp.yaml")
+    aws, gcp = config("cluster.yaml"), config("cluster/gcp.yaml")
     assert aws["docker"] == gcp["docker"]
     assert aws["file_mounts"] == gcp["file_mounts"] == config("cluster/onprem.yaml")["file_mounts"]
     assert aws["setup_commands"][1:] == gcp["setup_commands"][1:]  # all but the storage root
@@ -75,7 +77,7 @@ def test_cloud_configs_share_images_and_code_mounts():
 
 def test_storage_roots_are_shared_storage():
     roots = {p: check.exported(config(p)["setup_commands"])["GNAS_STORE"] for p in LAUNCHER}
-    assert roots["ray_cluster.yaml"].startswith("s3://")
+    assert roots["cluster.yaml"].startswith("s3://")
     assert roots["cluster/gcp.yaml"].startswith("gs://")
     assert roots["cluster/onprem.yaml"] == "/mnt/gnas/studies"  # verified to be NFS at setup
     assert all(check.storage_problem(r) is None for r in roots.values())
@@ -103,35 +105,35 @@ def _replace_in(key, old, new):
 
 
 @pytest.mark.parametrize("path, edit, expected", [
-    ("ray_cluster.yaml", lambda c: c["available_node_types"]["head"].update(resources={"CPU": 8}),
+    ("cluster.yaml", lambda c: c["available_node_types"]["head"].update(resources={"CPU": 8}),
      "head node type must declare resources {CPU: 0}"),
-    ("ray_cluster.yaml", _replace_in("head_start_ray_commands", "--num-cpus=0 ", ""), "--num-cpus=0"),
+    ("cluster.yaml", _replace_in("head_start_ray_commands", "--num-cpus=0 ", ""), "--num-cpus=0"),
     ("cluster/onprem.yaml", _replace_in("head_start_ray_commands", "--num-cpus=0 ", ""), "--num-cpus=0"),
-    ("ray_cluster.yaml", lambda c: c["available_node_types"]["gpu_worker"].update(resources={"CPU": 8}),
+    ("cluster.yaml", lambda c: c["available_node_types"]["gpu_worker"].update(resources={"CPU": 8}),
      "declares no GPU"),
-    ("ray_cluster.yaml", lambda c: c["available_node_types"]["gpu_worker"].update(min_workers=2),
+    ("cluster.yaml", lambda c: c["available_node_types"]["gpu_worker"].update(min_workers=2),
      "min_workers 0"),
-    ("ray_cluster.yaml", lambda c: c["available_node_types"]["gpu_worker"]["node_config"].pop("InstanceMarketOptions"),
+    ("cluster.yaml", lambda c: c["available_node_types"]["gpu_worker"]["node_config"].pop("InstanceMarketOptions"),
      "is not spot"),
     ("cluster/gcp.yaml", lambda c: c["available_node_types"]["gpu_worker"]["node_config"]["scheduling"].pop("onHostMaintenance"),
      "onHostMaintenance"),
     ("cluster/gcp.yaml", lambda c: c["available_node_types"]["gpu_worker"].pop("initialization_commands"),
      "wait for the NVIDIA driver"),
-    ("ray_cluster.yaml", _replace_in("setup_commands", "s3://CHANGE-ME-gnas-bucket/gnas", "/tmp/gnas"), "node-local"),
+    ("cluster.yaml", _replace_in("setup_commands", "s3://CHANGE-ME-gnas-bucket/gnas", "/tmp/gnas"), "node-local"),
     ("cluster/onprem.yaml", lambda c: c["setup_commands"].pop(0), "NFS mount"),
-    ("ray_cluster.yaml", _replace_in("setup_commands", '"torch==2.13.0"', '"torch>=2.13"'), "constraints.txt) has torch==2.13.0"),
+    ("cluster.yaml", _replace_in("setup_commands", '"torch==2.13.0"', '"torch>=2.13"'), "constraints.txt) has torch==2.13.0"),
     ("cluster/gcp.yaml", _replace_in("setup_commands", ' "optuna==5.0.0"', ""), "optuna<6,>=5.0.0 is not installed"),
-    ("ray_cluster.yaml", lambda c: c["docker"].update(worker_image="rayproject/ray:2.59.0-py311-gpu"),
+    ("cluster.yaml", lambda c: c["docker"].update(worker_image="rayproject/ray:2.59.0-py311-gpu"),
      "has Ray 2.59.0"),
-    ("ray_cluster.yaml", lambda c: c["docker"].update(worker_image="rayproject/ray:2.60.0-py312-gpu"),
+    ("cluster.yaml", lambda c: c["docker"].update(worker_image="rayproject/ray:2.60.0-py312-gpu"),
      "different Pythons"),
-    ("ray_cluster.yaml", lambda c: c["provider"]["security_group"]["IpPermissions"].append(
+    ("cluster.yaml", lambda c: c["provider"]["security_group"]["IpPermissions"].append(
         {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 9000, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}),
      "8265 (dashboard / job API)"),
-    ("ray_cluster.yaml", _replace_in("head_start_ray_commands", "127.0.0.1", "0.0.0.0"), "--dashboard-host=127.0.0.1"),
+    ("cluster.yaml", _replace_in("head_start_ray_commands", "127.0.0.1", "0.0.0.0"), "--dashboard-host=127.0.0.1"),
     ("cluster/gcp.yaml", _replace_in("worker_start_ray_commands", "RAY_AUTH_MODE=token ", ""), "RAY_AUTH_MODE=token"),
-    ("ray_cluster.yaml", _replace_in("setup_commands", "WANDB_MODE=offline", "WANDB_MODE=online"), "WANDB_MODE=offline"),
-    ("ray_cluster.yaml", lambda c: c.update(head_node_typo="head"), "Additional properties are not allowed"),
+    ("cluster.yaml", _replace_in("setup_commands", "WANDB_MODE=offline", "WANDB_MODE=online"), "WANDB_MODE=offline"),
+    ("cluster.yaml", lambda c: c.update(head_node_typo="head"), "Additional properties are not allowed"),
 ])
 def test_the_checker_catches_a_broken_config(path, edit, expected):
     problems = _break(path, edit)
@@ -139,7 +141,7 @@ def test_the_checker_catches_a_broken_config(path, edit, expected):
 
 
 def test_kuberay_manifests_parse_and_keep_the_invariants():
-    assert check.kuberay_problems() == []
+    assert kuberay.kuberay_problems() == []
     cluster_docs = check.load_yaml_docs(check.RAYCLUSTER)
     job = check.load_yaml_docs(check.RAYJOB)
     assert [d["kind"] for d in cluster_docs] == ["RayCluster", "NetworkPolicy"]
@@ -150,7 +152,7 @@ def test_the_checker_refuses_a_manifest_that_exposes_rays_ports():
     """The RayJob as shipped before: pods labelled app=gnas-job, no policy selecting them."""
     job = check.load_yaml_docs(check.RAYJOB)
     exposed = [d for d in job if d["kind"] != "NetworkPolicy"]
-    problems = check.exposure_problems(exposed, "rayjob.yaml")
+    problems = kuberay.exposure_problems(exposed, "rayjob.yaml")
     assert {p.split(" pods ")[0] for p in problems} == {
         "rayjob.yaml: RayJob submitter", "rayjob.yaml: RayJob head", "rayjob.yaml: RayJob worker group 'gpu'"}
     assert all("8265 dashboard / job API" in p and "open to every pod" in p for p in problems)
@@ -158,13 +160,13 @@ def test_the_checker_refuses_a_manifest_that_exposes_rays_ports():
     for opening in ({}, {"from": []}, {"from": [{"namespaceSelector": {}}]},
                     {"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}, {"from": [{"podSelector": {}}]}):
         policy["spec"]["ingress"] = [opening]  # a rule that admits everyone is no restriction
-        assert len(check.exposure_problems([*exposed, policy], "rayjob.yaml")) == 3, opening
+        assert len(kuberay.exposure_problems([*exposed, policy], "rayjob.yaml")) == 3, opening
     cluster = check.load_yaml_docs(check.RAYCLUSTER)
     relabelled = copy.deepcopy(cluster)
     relabelled[0]["spec"]["headGroupSpec"]["template"]["metadata"]["labels"] = {"app": "other"}
-    assert check.exposure_problems(relabelled, "rc") == [
-        p for p in check.exposure_problems(relabelled, "rc") if "RayCluster head" in p] != []
-    assert check.exposure_problems(cluster, "rc") == check.exposure_problems(job, "rj") == []
+    assert kuberay.exposure_problems(relabelled, "rc") == [
+        p for p in kuberay.exposure_problems(relabelled, "rc") if "RayCluster head" in p] != []
+    assert kuberay.exposure_problems(cluster, "rc") == kuberay.exposure_problems(job, "rj") == []
 
 
 def test_kuberay_carries_the_same_images_and_pins_as_the_launcher_configs():
@@ -174,10 +176,10 @@ def test_kuberay_carries_the_same_images_and_pins_as_the_launcher_configs():
 
     rc = check.load_yaml_docs(check.RAYCLUSTER)[0]["spec"]
     rj = check.load_yaml_docs(check.RAYJOB)[0]["spec"]
-    docker = config("ray_cluster.yaml")["docker"]
+    docker = config("cluster.yaml")["docker"]
     assert images(rc) == images(rj["rayClusterSpec"]) == {docker["head_image"], docker["worker_image"]}
     runtime_env = yaml.safe_load(rj["runtimeEnvYAML"])
-    launcher_pins = set(check.pip_requirements(config("ray_cluster.yaml")["setup_commands"]))
+    launcher_pins = set(check.pip_requirements(config("cluster.yaml")["setup_commands"]))
     k8s_pins = set(runtime_env["pip"]["packages"])
     assert k8s_pins == launcher_pins - {"ray[default,tune]==2.60.0"}  # Ray: from the image
     assert runtime_env["pip"] == yaml.safe_load((REPO / check.RUNTIME_ENV).read_text())["pip"]
@@ -197,19 +199,90 @@ def test_kuberay_checker_catches_broken_manifests():
     for expected, edit in edits.items():
         spec = copy.deepcopy(rc)
         edit(spec)
-        problems = check.raycluster_spec_problems(spec, "rc")
+        problems = kuberay.raycluster_spec_problems(spec, "rc")
         assert any(expected in p for p in problems), (expected, problems)
-    drift = check.runtime_env_problems({"pip": {"packages": ["torch==2.12.0"]}}, "env", "rayproject/ray:2.60.0-py311")
+    drift = kuberay.runtime_env_problems({"pip": {"packages": ["torch==2.12.0"]}}, "env", "rayproject/ray:2.60.0-py311")
     assert "env: installs torch==2.12.0, the tested set (constraints.txt) has torch==2.13.0" in drift
 
 
 def test_no_credentials_in_cluster_files(tmp_path):
     assert check.secret_problems() == []
     (tmp_path / "cluster").mkdir()
-    (tmp_path / "ray_cluster.yaml").write_text("env: {WANDB_API_KEY: " + "a" * 40 + "}\n")
+    (tmp_path / "cluster.yaml").write_text("env: {WANDB_API_KEY: " + "a" * 40 + "}\n")
     (tmp_path / "cluster" / "x.yaml").write_text("key: AKIA" + "A" * 16 + "\n")
     assert sorted(check.secret_problems(tmp_path)) == [
-        "cluster/x.yaml: contains an AWS access key id", "ray_cluster.yaml: contains a W&B API key"]
+        "cluster.yaml: contains a W&B API key", "cluster/x.yaml: contains an AWS access key id"]
+
+
+def test_cluster_yaml_and_ray_cluster_yaml_are_one_config(tmp_path):
+    """`ray up cluster.yaml` and `ray up ray_cluster.yaml` read the same bytes: one file, a link."""
+    alias, real = REPO / "ray_cluster.yaml", REPO / "cluster.yaml"
+    assert alias.is_symlink() and not real.is_symlink() and alias.resolve() == real.resolve()
+    assert yaml.safe_load(alias.read_text()) == config("cluster.yaml")
+    assert check.alias_problems() == []
+    (tmp_path / "cluster.yaml").write_text(real.read_text())
+    (tmp_path / "ray_cluster.yaml").write_text(real.read_text())  # a copy: equal today, drifts tomorrow
+    assert check.alias_problems(tmp_path) == ["ray_cluster.yaml: must be a symbolic link to cluster.yaml (a copy drifts)"]
+
+
+def _policy(path):
+    return copy.deepcopy(next(d for d in check.load_yaml_docs(path) if d["kind"] == "NetworkPolicy"))
+
+
+def test_rayjob_admits_its_job_api_only_to_the_operator_pod_in_the_operators_namespace():
+    policy = _policy(check.RAYJOB)
+    rules = [r for r in policy["spec"]["ingress"] if r.get("ports")]
+    assert len(rules) == 1 and [p["port"] for p in rules[0]["ports"]] == [8265]
+    (peer,) = rules[0]["from"]  # one entry: namespace AND pod
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kuberay-system"}
+    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "kuberay-operator"}
+    job = check.load_yaml_docs(check.RAYJOB)
+    others = [d for d in job if d["kind"] != "NetworkPolicy"]
+    assert kuberay.exposure_problems(job, "rj") == []
+    # the operator's label in any namespace (the policy as reviewed), or namespace and pod as two
+    # entries (either one admits): each leaves the job's pods open
+    any_namespace = copy.deepcopy(policy)
+    any_namespace["spec"]["ingress"][1]["from"][0]["namespaceSelector"] = {}
+    split = copy.deepcopy(policy)
+    split["spec"]["ingress"][1]["from"] = [{"namespaceSelector": peer["namespaceSelector"]},
+                                           {"podSelector": peer["podSelector"]}]
+    for broken in (any_namespace, split):
+        problems = kuberay.exposure_problems([*others, broken], "rj")
+        assert len(problems) == 3 and all("open to every pod" in p for p in problems), problems
+    assert kuberay.peer_problem(any_namespace["spec"]["ingress"][1]["from"][0]).startswith("namespaceSelector {}")
+    assert "add a podSelector" in kuberay.peer_problem(split["spec"]["ingress"][1]["from"][0])
+
+
+@pytest.mark.parametrize("path", [check.RAYCLUSTER, check.RAYJOB])
+def test_both_network_policies_limit_egress(path):
+    policy = _policy(path)
+    assert "Egress" in policy["spec"]["policyTypes"] and kuberay.egress_problems(policy, path) == []
+    own = policy["spec"]["podSelector"]["matchLabels"]
+    unported = [r for r in policy["spec"]["egress"] if not r.get("ports")]
+    assert [r["to"] for r in unported] == [[{"podSelector": {"matchLabels": own}}]]  # Ray's ports: own pods only
+    dns = next(r for r in policy["spec"]["egress"] if {p["port"] for p in r.get("ports", [])} == {53})
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
+    world = [r for r in policy["spec"]["egress"] if r["to"][0].get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+    assert len(world) == 1 and world[0]["ports"] == [{"port": 443, "protocol": "TCP"}]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda s: s.update(policyTypes=["Ingress"]), "no egress limit"),
+    (lambda s: s["egress"].append({"ports": [{"port": 6379}]}), "has no 'to'"),
+    (lambda s: s["egress"].append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 6379}]}),
+     "reaches 0.0.0.0/0"),
+    (lambda s: s["egress"].append({"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}), "every port"),
+    (lambda s: s["egress"].append({"to": [{"podSelector": {}}]}), "pods other than its own"),
+    (lambda s: s["egress"].append({"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"a": "b"}}}],
+                                   "ports": [{"port": 80}]}), "every namespace"),
+    (lambda s: s.update(egress=[r for r in s["egress"] if r.get("ports", [{}])[0].get("port") != 53]), "no DNS rule"),
+])
+def test_the_checker_catches_open_egress(edit, expected):
+    policy = _policy(check.RAYJOB)
+    edit(policy["spec"])
+    problems = kuberay.egress_problems(policy, "rj")
+    assert any(expected in p for p in problems), problems
+    assert kuberay.egress_problems(_policy(check.RAYCLUSTER), "rc") == []
 
 
 def test_the_smoke_study_is_a_valid_fractional_gpu_spec():
@@ -219,14 +292,14 @@ def test_the_smoke_study_is_a_valid_fractional_gpu_spec():
 def test_check_script_reports_ok():
     done = subprocess.run([sys.executable, "cluster/check.py"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("ok: ray_cluster.yaml")
+    assert done.stdout.startswith("ok: cluster.yaml")
 
 
 def test_readme_names_only_existing_files_and_real_cli_options():
     from orchestrator.cli import parser
 
     readme = (REPO / "cluster" / "README.md").read_text()
-    for path in set(re.findall(r"(?<![\w/.-])((?:cluster|tests)/[\w./-]+\.(?:ya?ml|py|md)|ray_cluster\.yaml)", readme)):
+    for path in set(re.findall(r"(?<![\w/.-])((?:cluster|tests)/[\w./-]+\.(?:ya?ml|py|md|sh)|(?:ray_)?cluster\.yaml)", readme)):
         assert (REPO / path).exists(), path
     run_options = {o for a in parser()._subparsers._group_actions[0].choices["run"]._actions for o in a.option_strings}
     for command in re.findall(r"python -m orchestrator run [^\n`]*", readme):

@@ -1,7 +1,7 @@
 """Studies on multi-node Ray without a cloud.
 
 1. ``cluster/simulate.py``: a cluster simulated in one process (``ray.cluster_utils.Cluster``)
-   shaped like ``ray_cluster.yaml`` — a head with no CPUs for trials, two workers with one
+   shaped like ``cluster.yaml`` — a head with no CPUs for trials, two workers with one
    logical GPU each — runs the cluster smoke study (trials at 0.25 GPU) and loses a worker
    mid-study.
 2. A Ray head started as a separate process (``ray start --head``), reached by the
