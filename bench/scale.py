@@ -222,9 +222,9 @@ def run_once(trials: int, slots: int, root: str, name: str, env: dict[str, str] 
     original_tuner = runner._tuner
     if not reuse_actors:
         def tuner_without_reuse(*args, **kwargs):
-            tuner = original_tuner(*args, **kwargs)
+            tuner, store_callback = original_tuner(*args, **kwargs)
             tuner._local_tuner._tune_config.reuse_actors = False
-            return tuner
+            return tuner, store_callback
         runner._tuner = tuner_without_reuse
     try:
         with Sampler() as sampler:

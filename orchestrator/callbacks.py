@@ -28,7 +28,14 @@ from ray.tune import Callback
 
 from orchestrator.search import config_id
 from orchestrator.spec import apply_variant
-from orchestrator.store import Store, TrialRecord, provenance
+from orchestrator.store import ERROR, INTERRUPTED, STOPPED, TERMINATED, Store, TrialRecord, provenance
+
+
+def completed(trial) -> bool:
+    """Whether ``trial`` ran to its end: Tune marks the last result of a trainable that returned
+    (or reported ``done``) with ``done: True``; a trial stopped early by the scheduler, or by
+    the driver on its way out, has none."""
+    return bool((trial.last_result or {}).get("done"))
 
 class StoreCallback(Callback):
     """Writes each finished trial's row (and its ``archs.parquet``) to the store.
@@ -49,6 +56,7 @@ class StoreCallback(Callback):
         self.gpu_fraction = gpu_fraction
         self.wandb = wandb
         self._provenance: dict[str, Any] | None = None
+        self.unfinished = 0  # trials the last experiment left unfinished (on_experiment_end)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_store": None}  # the filesystem is resolved again where needed
@@ -66,17 +74,34 @@ class StoreCallback(Callback):
         self._provenance = provenance()  # per run of the driver: a resume may run newer code
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        self.write(trial, "TERMINATED")
+        self.write(trial, TERMINATED if completed(trial) else STOPPED)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        self.write(trial, "ERROR")
+        self.write(trial, ERROR)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        finished = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
-        written = self.store.trial_ids(self.study) if finished else set()
-        for trial in finished:
-            if trial.trial_id not in written:
-                self.write(trial, trial.status)
+        """The experiment ends: finished, or stopped by the driver (Ctrl-C, SIGTERM).
+
+        On its way out Tune marks every trial it stops ``TERMINATED``, finished or not — a
+        trial stopped mid-run or never started among them. Only a trial whose last result says
+        ``done`` finished; one that reported iterations is written ``INTERRUPTED`` (its last
+        iteration, for ``gnas status``; ``--resume`` continues it from its checkpoint and
+        replaces the row); one that never reported is left out (pending).
+        :attr:`unfinished` counts both kinds for the driver.
+        """
+        written = self.store.final_trial_ids(self.study)
+        self.unfinished = 0
+        for trial in trials:
+            if trial.trial_id in written:
+                continue
+            if trial.status == "ERROR":
+                self.write(trial, ERROR)
+            elif completed(trial):
+                self.write(trial, TERMINATED)
+            else:
+                self.unfinished += 1
+                if (trial.last_result or {}).get("training_iteration"):
+                    self.write(trial, INTERRUPTED)
 
     def write(self, trial, status: str) -> None:
         checkpoint = trial.checkpoint
@@ -87,7 +112,7 @@ class StoreCallback(Callback):
             result=dict(trial.last_result or {}),
             status=status,
             config_id=config_id(trial.config),
-            error=_error_text(trial) if status == "ERROR" else None,
+            error=_error_text(trial) if status == ERROR else None,
             cpus=self.cpus,
             gpu_fraction=self.gpu_fraction,
             extra={"wandb_id": f"{self.study}-{trial.trial_id}" if self.wandb else None},

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 EXIT_OK, EXIT_TRIALS_FAILED, EXIT_BAD_SPEC = 0, 1, 2
+EXIT_INTERRUPTED = {"SIGINT": 130, "SIGTERM": 143}  # the shells' 128 + signal number; 130 otherwise
 STUDIES = {
     "degradation": "how generators cope with worse training data (noise, fewer labels, held-out top, low fidelity)",
     "generalisation": "train on one dataset or space, score on every other",
@@ -81,17 +82,30 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         spec = load_spec(args.spec)
-        from orchestrator.run import run_study
+        from orchestrator.run import StudyInterrupted, run_study
 
-        result = run_study(spec, resume=args.resume, wandb=False if args.no_wandb else None,
-                           storage=args.out, address=args.address,
-                           check_resources=not args.no_resource_check, verbose=level(args))
+        try:
+            result = run_study(spec, resume=args.resume, wandb=False if args.no_wandb else None,
+                               storage=args.out, address=args.address,
+                               check_resources=not args.no_resource_check, verbose=level(args))
+        except StudyInterrupted as stop:
+            again = " ".join(["gnas run", args.spec, "--resume", *(["--out", args.out] if args.out else [])])
+            return interrupted(stop, again)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_SPEC
+    except KeyboardInterrupt:  # before the study started: nothing was written
+        print("interrupted before the study started: nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED["SIGINT"]
     if args.quiet:  # otherwise run_study printed it under its progress view
         print(result.summary())
     return EXIT_TRIALS_FAILED if result.errored else EXIT_OK
+
+
+def interrupted(stop, resume_command: str) -> int:
+    """Say in one line what an interrupted study kept and how to resume it; the exit status."""
+    print(f"interrupted: {stop}; resume with: {resume_command}", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED.get(stop.signal_name, EXIT_INTERRUPTED["SIGINT"])
 
 
 def _add_study(commands) -> None:

@@ -32,8 +32,12 @@ import json
 import logging
 import math
 import os
+import sys
 import re
+import signal
+import socket
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +46,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from orchestrator import search
 from orchestrator.spec import SpecError, StudySpec, resolve_trainable, thaw
 from orchestrator.storage import StorageError, StorageRoot
-from orchestrator.store import Store
+from orchestrator.store import DRIVER_FILE, ERROR, INTERRUPTED, STOPPED, TERMINATED, TUNE_DIR, Store
 from orchestrator.tracking import ENV_MODE, WandbSettings, wandb_dir
 from orchestrator.trial import TrialEntry, make_trainable
 
@@ -109,14 +113,32 @@ class StudyResult:
     gpu_hours: float  # summed over the study's trials (all runs of it)
     best: dict[str, Any] | None  # {metric, mode, value, config_id, seeds} (first objective)
 
+    interrupted: int = 0  # trials stored as INTERRUPTED (a stopped driver; --resume continues them)
+
     def summary(self) -> str:
         best = ""
         if self.best:
             b = self.best
             best = (f"; best {b['metric']} ({b['mode']}) = {b['value']:.4g}"
                     f" at config {b['config_id']} (mean of {b['seeds']} seeds)")
-        return (f"study {self.study}: {self.trials} trials ({self.terminated} done, {self.errored} errored)"
+        left = f", {self.interrupted} interrupted" if self.interrupted else ""
+        return (f"study {self.study}: {self.trials} trials ({self.terminated} done, {self.errored} errored{left})"
                 f" in {self.seconds:.1f} s, {self.gpu_hours:.4f} GPU-h{best}; store {self.root}")
+
+
+class StudyInterrupted(Exception):
+    """The driver was stopped (Ctrl-C, SIGTERM, a second Ctrl-C) before ``study`` finished.
+
+    Nothing unfinished was stored as finished: trials that finished keep their rows, trials
+    stopped mid-run are stored ``INTERRUPTED`` with their last iteration (or not at all, if
+    the driver could not wait for them), and Tune's state lets ``--resume`` continue exactly
+    the unfinished ones from their checkpoints. ``str()`` is the one line to show.
+    """
+
+    def __init__(self, study: str, signal_name: str, finished: int, planned: int, root: str) -> None:
+        self.study, self.signal_name, self.finished, self.planned, self.root = study, signal_name, finished, planned, root
+        super().__init__(f"study {study} interrupted ({signal_name}): {finished} of {planned} trials finished and"
+                         f" kept in {root}; the unfinished ones continue from their checkpoints with --resume")
 
 
 # ----------------------------------------------------------------------------- preflight
@@ -375,12 +397,36 @@ def run_study(
     started = time.perf_counter()
     spec = _with_overrides(spec, wandb=wandb, storage=storage)
     plan = preflight(spec, resume=resume)
-    wandb_settings = _wandb_settings(plan)
-    _connect_ray(address, wandb_settings, verbose)  # starts nothing: joins a running cluster, if asked
-    if check_resources:
-        check_cluster_resources(spec, _cluster_resources(num_cpus, num_gpus))
-    _start_local_ray(num_cpus, num_gpus, wandb_settings, verbose)
+    stops = StopSignals()
+    try:
+        wandb_settings = _wandb_settings(plan)
+        _connect_ray(address, wandb_settings, verbose)  # starts nothing: joins a running cluster, if asked
+        if check_resources:
+            check_cluster_resources(spec, _cluster_resources(num_cpus, num_gpus))
+        _start_local_ray(num_cpus, num_gpus, wandb_settings, verbose)
+        with stops:  # after ray.init, which sets its own SIGTERM handler (sys.exit, no clean-up)
+            _run_experiments(plan, wandb_settings, callbacks, verbose, progress, resume, stops)
+            if not stops.received:
+                plan.store.compact(studies=[spec.name])  # a handful of files to read, however many trials
+                if wandb_settings is not None:
+                    from orchestrator.tracking import complete_study_runs
 
+                    complete_study_runs(wandb_settings, plan.store.root, spec.name, per_trial=run_config)
+    except KeyboardInterrupt:
+        stops.caught("SIGINT")
+    if stops.received:
+        raise StudyInterrupted(spec.name, stops.received[0], plan.store.finished_trials(spec.name), spec.num_trials,
+                               plan.store.root)
+    result = summarise(plan, time.perf_counter() - started)
+    if progress is None and verbose >= 1:
+        print(result.summary(), flush=True)
+    return result
+
+
+def _run_experiments(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence[Any], verbose: int,
+                     progress: Any, resume: bool, stops: "StopSignals") -> None:
+    """Run ``plan``'s Tune experiments one after another, until one is stopped by a signal."""
+    spec = plan.spec
     _write_json(plan, spec.to_dict())
     own_view = progress is None and verbose >= 1
     if own_view:
@@ -392,23 +438,82 @@ def run_study(
         say = progress.write if progress is not None else print
         say(f"resuming study {spec.name} from {plan.location.uri_of(plan.experiment_path)}" if plan.resuming
             else f"nothing to resume for study {spec.name}; starting it")
+    driver_file = plan.location.join(TUNE_DIR, spec.name, DRIVER_FILE)
+    plan.location.write_bytes(driver_file, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
     try:
         for experiment in plan.experiments:  # one after another: the driver drops a finished part whole
-            tuner = _tuner(plan, experiment, wandb_settings, callbacks, verbose, progress if verbose else None)
-            with _driver_env():
+            tuner, store_callback = _tuner(plan, experiment, wandb_settings, callbacks, verbose,
+                                           progress if verbose else None)
+            with _driver_env(), stops.during_fit():
                 tuner.fit()
+            if store_callback is not None and store_callback.unfinished and not stops.received:
+                stops.caught("stopped by Ray Tune")  # e.g. Tune's own SIGUSR1, or a stop nobody here sent
+            if stops.received:
+                break
+        if not stops.received:
+            search.settle_searcher(plan.spec)
     finally:
+        plan.location.remove(driver_file)
         if own_view:
             progress.close()
-    plan.store.compact(studies=[spec.name])  # a handful of files to read, however many trials
-    if wandb_settings is not None:
-        from orchestrator.tracking import complete_study_runs
 
-        complete_study_runs(wandb_settings, plan.store.root, spec.name, per_trial=run_config)
-    result = summarise(plan, time.perf_counter() - started)
-    if own_view:
-        print(result.summary(), flush=True)
-    return result
+
+class StopSignals:
+    """How a study's driver stops: Ctrl-C (SIGINT) and SIGTERM (``ray job stop``, preemption)
+    alike.
+
+    The first signal during ``Tuner.fit`` asks Tune to stop gracefully — through its SIGUSR1
+    handler, the same as its own Ctrl-C handling, which is off (``TUNE_DISABLE_SIGINT_HANDLER``)
+    so that SIGTERM and SIGINT take one path: Tune saves its state once more, stops the trials
+    and hands every trial to the callbacks, which store the unfinished ones as ``INTERRUPTED``.
+    Outside ``fit`` (between parts, compaction, the report), or a second time, a signal stops
+    the driver at once (``KeyboardInterrupt``); Tune's last saved state and the store's atomic
+    files then still resume exactly. ``received`` lists the signals, first first.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self._fitting = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def caught(self, name: str) -> None:
+        if not self.received:
+            self.received.append(name)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received.append(signal.Signals(signum).name)
+        tune_handler = signal.getsignal(signal.SIGUSR1)
+        if len(self.received) == 1 and self._fitting and callable(tune_handler):
+            print(f"{self.received[0]}: stopping the study after Tune saves its state"
+                  " (send it again to stop at once)", file=sys.stderr, flush=True)
+            tune_handler(signal.SIGUSR1, frame)
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def during_fit(self) -> Iterator[None]:
+        """Around ``Tuner.fit``: Tune installs its SIGUSR1 handler once it runs (none before:
+        SIGUSR1's default ends the process, so a stop that early is a ``KeyboardInterrupt``)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        usr1 = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        self._fitting = True
+        try:
+            yield
+        finally:
+            self._fitting = False
+            signal.signal(signal.SIGUSR1, usr1)  # Tune's handler outlives fit(): it would swallow a stop
 
 
 def _with_overrides(spec: StudySpec, *, wandb: bool | None, storage: Any) -> StudySpec:
@@ -543,8 +648,7 @@ def _tuner(plan: Plan, experiment: Experiment, wandb_settings: WandbSettings | N
         tuner = tune.Tuner.restore(experiment.path, trainable=trainable,
                                    resume_unfinished=True, resume_errored=True,
                                    storage_filesystem=plan.location.filesystem)
-        _point_store_callbacks(tuner, plan.store.root, progress)
-        return tuner
+        return tuner, _point_store_callbacks(tuner, plan.store.root, progress)
     # Tune needs the metric only to search or schedule by it; naming it otherwise would make
     # Tune reject the intermediate reports of trainables that compute it only at the end.
     ranks = bool(spec.search) or spec.scheduler_kind == "asha"
@@ -559,27 +663,27 @@ def _tuner(plan: Plan, experiment: Experiment, wandb_settings: WandbSettings | N
         reuse_actors=True,
         trial_dirname_creator=_trial_dirname,
     )
+    store_callback = StoreCallback(spec.name, spec.trainable, spec.resources.cpu, spec.resources.gpu,
+                                   wandb=wandb_settings is not None, variants=thaw(spec.variants), root=plan.store.root)
     run_config = tune.RunConfig(
         name=experiment.name,
         storage_path=experiment.storage_path,  # a path on storage_filesystem (no scheme)
         storage_filesystem=plan.location.filesystem,  # see orchestrator.storage
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[StoreCallback(spec.name, spec.trainable, spec.resources.cpu, spec.resources.gpu,
-                                 wandb=wandb_settings is not None, variants=thaw(spec.variants),
-                                 root=plan.store.root),
-                   JsonLoggerCallback(), CSVLoggerCallback(), ProgressCallback(progress), *callbacks,
+        callbacks=[store_callback, JsonLoggerCallback(), CSVLoggerCallback(), ProgressCallback(progress), *callbacks,
                    *([TrimFinishedTrials([o.metric for o in spec.objectives])] if TRIM_FINISHED_TRIALS else [])],
         # Tune's own tables only when asked for (verbose 2): the study's view is ProgressCallback's
         progress_reporter=_reporter(spec, sort=single is None) if verbose >= 2 else None,
         verbose=1 if verbose >= 2 else 0,
     )
     return tune.Tuner(trainable, param_space=search.param_space(spec, experiment.grid), tune_config=tune_config,
-                      run_config=run_config)
+                      run_config=run_config), store_callback
 
 
-def _point_store_callbacks(tuner, root: str, progress: Any = None) -> None:
-    """Point the restored tuner's store callbacks at ``root``, its progress callback at ``progress``.
+def _point_store_callbacks(tuner, root: str, progress: Any = None):
+    """Point the restored tuner's store callbacks at ``root``, its progress callback at ``progress``;
+    returns its store callback (``None`` under Ray Client).
 
     ``Tuner.restore`` brings back the callbacks pickled when the study started, with the root
     of that time; a study may be resumed from a copy of its root elsewhere (``--out``). The
@@ -589,16 +693,19 @@ def _point_store_callbacks(tuner, root: str, progress: Any = None) -> None:
 
     internal = getattr(tuner, "_local_tuner", None)  # Ray 2.60 keeps the restored RunConfig here
     if internal is None:  # Ray Client: the tuner lives remotely (and so do its callbacks)
-        return
+        return None
     run_config = internal.get_run_config()
+    store_callback = None
     for callback in run_config.callbacks or ():
         if isinstance(callback, StoreCallback):
             callback.set_root(root)
+            store_callback = callback
         elif isinstance(callback, ProgressCallback):
             callback.attach(progress)
             progress = None
     if progress is not None:  # a study started before progress callbacks existed
         run_config.callbacks = [*(run_config.callbacks or ()), ProgressCallback(progress)]
+    return store_callback
 
 
 def _scheduler(spec: StudySpec):
@@ -650,6 +757,8 @@ DRIVER_ENV = {
     # Trials run where the driver was started (Tune passes this on to trial actors), so a
     # relative path in a config (data_dir: ../shared/data) means what it meant at validation.
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    # SIGINT and SIGTERM take one path, StopSignals (Tune's SIGUSR1 handler stays on).
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 
 
@@ -700,7 +809,7 @@ def summarise(plan: Plan, seconds: float) -> StudyResult:
     """The :class:`StudyResult` of ``plan``'s study, read back from the store."""
     spec = plan.spec
     rows = plan.store.read("trials", studies=[spec.name]).to_pylist()
-    done = [r for r in rows if r["status"] == "TERMINATED"]
+    done = [r for r in rows if r["status"] in (TERMINATED, STOPPED)]
     objective = spec.objectives[0]
     by_config: dict[str, list[float]] = {}
     for r in done:
@@ -715,6 +824,7 @@ def summarise(plan: Plan, seconds: float) -> StudyResult:
                 "value": statistics.fmean(by_config[cid]), "seeds": len(by_config[cid])}
     return StudyResult(
         study=spec.name, root=plan.store.root, trials=len(rows), terminated=len(done),
-        errored=sum(r["status"] == "ERROR" for r in rows), seconds=seconds,
+        errored=sum(r["status"] == ERROR for r in rows), seconds=seconds,
+        interrupted=sum(r["status"] == INTERRUPTED for r in rows),
         gpu_hours=sum(r.get("gpu_hours") or 0.0 for r in rows), best=best,
     )

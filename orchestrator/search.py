@@ -156,3 +156,28 @@ def optuna_storage(spec: StudySpec):
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+
+
+def settle_searcher(spec: StudySpec) -> int:
+    """Fail every Optuna trial of ``spec``'s finished search still marked RUNNING; returns how many.
+
+    The journal is live while Tune's searcher state is a snapshot: a config asked after the
+    last snapshot of a driver that was then stopped or killed stays RUNNING in the journal,
+    and the resumed searcher asks for that trial again. Once every Tune trial of the study is
+    final, nothing can tell such a trial any more, so it is failed (the dashboard would show it
+    running forever). Called only after a study's last experiment finished.
+    """
+    path = optuna_journal(spec) if spec.search else None
+    if path is None or not Path(path).is_file():
+        return 0
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = optuna_storage(spec)
+    study = optuna.load_study(study_name=spec.name, storage=storage)
+    orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in orphans:
+        storage.set_trial_system_attr(trial._trial_id, "gnas:failed_because",
+                                      "asked before its driver stopped; the resumed search asked again")
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    return len(orphans)

@@ -95,6 +95,13 @@ class StorageRoot:
                       and fnmatch.fnmatchcase(info.base_name, pattern))
 
     # ------------------------------------------------------------------ writing
+    def remove(self, path: str) -> None:
+        """Delete the file ``path``; one already gone is no error."""
+        try:
+            self.filesystem.delete_file(path)
+        except FileNotFoundError:
+            pass
+
     def write_bytes(self, path: str, data: bytes) -> None:
         """Make ``path`` hold ``data``, all at once: readers see the old content or the new.
 

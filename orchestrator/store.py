@@ -78,6 +78,7 @@ LOCK_FILE = "_compaction.lock"
 COMPACT_EVERY = 64  # per-trial files one store writes to a partition before it compacts it
 MAX_COMPACTED = 16  # compacted files in a partition before they are merged into one
 TUNE_DIR = "tune"  # ROOT/tune/<study>/: Ray Tune's experiment (orchestrator.run), read by status()
+DRIVER_FILE = "driver.json"  # ROOT/tune/<study>/driver.json: the running driver's host and pid
 VERSIONED_PACKAGES = ("gnas-orchestrator", "ray", "optuna", "pyarrow", "torch", "torch-geometric", "wandb")
 
 # Keys Ray Tune adds to every result: bookkeeping, not metrics of the trainable.
@@ -91,6 +92,14 @@ TUNE_RESULT_KEYS = frozenset({
 RUNNER_KEYS = frozenset({"device", "gpu_ids", "trial_started_at"})
 
 
+# A trial's ``status`` in the trials table. Only TERMINATED means "ran to its end".
+TERMINATED = "TERMINATED"  # finished: its final report and archs are stored
+STOPPED = "STOPPED"  # ended early by the study's scheduler (ASHA): its last report is final
+ERROR = "ERROR"  # failed after its retries; ``error`` holds the last line of its error
+INTERRUPTED = "INTERRUPTED"  # the driver stopped before it finished; --resume continues it
+FINAL_STATUSES = (TERMINATED, STOPPED, ERROR)  # statuses a resume never changes
+
+
 @dataclass(frozen=True)
 class TrialRecord:
     """What the store needs to know about one finished (or failed) trial."""
@@ -99,7 +108,7 @@ class TrialRecord:
     trial_name: str
     config: Mapping[str, Any]
     result: Mapping[str, Any]  # the last result reported to Tune (may be empty)
-    status: str  # TERMINATED or ERROR
+    status: str  # one of TERMINATED, STOPPED, ERROR, INTERRUPTED
     config_id: str
     error: str | None = None
     checkpoint_dir: str | None = None  # local directory of the latest checkpoint
@@ -114,16 +123,32 @@ class StudyStatus:
     """One study at a glance (:meth:`Store.status`). Times are Unix seconds."""
 
     study: str
-    done: int  # trials stored as TERMINATED
+    done: int  # trials stored as TERMINATED (or STOPPED early by the study's scheduler)
     errored: int  # trials stored as ERROR
-    running: int  # started by Tune, not yet stored (or interrupted while running)
-    pending: int  # planned by the study's spec, neither stored nor started
+    running: int  # started by a driver that is still running, not yet stored
+    pending: int  # planned by the study's spec, not started
     gpu_hours: float  # summed over the stored trials
     last_update: float | None  # the newest stored trial's finish, or Tune's last state save
+    interrupted: int = 0  # started, unfinished, and their driver is gone: --resume continues them
+    problems: tuple["TrialProblem", ...] = ()  # errored and interrupted trials, for gnas status NAME
 
     @property
     def trials(self) -> int:
         return self.done + self.errored
+
+    @property
+    def finished(self) -> bool:
+        return self.running == self.pending == self.interrupted == 0
+
+
+@dataclass(frozen=True)
+class TrialProblem:
+    """An errored or interrupted trial, as ``gnas status NAME`` shows it."""
+
+    trial_id: str
+    status: str
+    iteration: int
+    error: str | None  # the last line of its error (ERROR), else None
 
 
 @dataclass(frozen=True)
@@ -189,6 +214,17 @@ class Store:
     def trial_ids(self, study: str) -> set[str]:
         """Ids of the trials of ``study`` that have a trials row."""
         return set(self._scan("trials", [study], columns=("trial_id",)).column("trial_id").to_pylist())
+
+    def final_trial_ids(self, study: str) -> set[str]:
+        """Ids of the trials of ``study`` stored in a final status (:data:`FINAL_STATUSES`)."""
+        rows = self._scan("trials", [study], columns=("trial_id", "status"))
+        return {t for t, s in zip(rows.column("trial_id").to_pylist(), rows.column("status").to_pylist())
+                if s in FINAL_STATUSES}
+
+    def finished_trials(self, study: str) -> int:
+        """How many trials of ``study`` ran to their end or were stopped early by its scheduler."""
+        rows = self._scan("trials", [study], columns=("status",))
+        return sum(s in (TERMINATED, STOPPED) for s in rows.column("status").to_pylist())
 
     def _data_files(self, base: str) -> list[str]:
         """The data files under ``base`` at partition depth (``…/trainable=T/<file>``)."""
@@ -381,39 +417,55 @@ class Store:
             cpu_hours=("cpu_hours", "sum"), gpu_hours=("gpu_hours", "sum"))
         return ledger[columns]
 
-    def status(self) -> list[StudyStatus]:
+    def status(self, details: bool = False) -> list[StudyStatus]:
         """Every study in the store at a glance, sorted by name.
 
-        Done / errored trials, GPU-hours and the newest finish come from the trials table (four
-        columns read, no file's schema). Running and pending come from Tune's experiment folder
-        (``tune/<study>/``), without reading its experiment state (≈19 KB per trial, ~190 MB at
-        10,000 trials: seconds to parse): a trial folder Tune made whose trial is not yet stored
-        is running (or was, when its driver was stopped); the trials the saved spec plans and
-        neither stored nor running are pending.
+        Done / errored / interrupted trials, GPU-hours and the newest finish come from the trials
+        table (a few columns read, no file's schema). Running and pending come from Tune's
+        experiment folder (``tune/<study>/``), without reading its experiment state (≈19 KB per
+        trial, ~190 MB at 10,000 trials: seconds to parse): a trial folder Tune made whose trial
+        is not yet stored is running while the study's driver lives (:data:`DRIVER_FILE`), and
+        interrupted once it is gone (a killed driver stores nothing); the trials the saved spec
+        plans and neither stored nor started are pending. ``details``: also each errored or
+        interrupted trial (:class:`TrialProblem`).
         """
         import pyarrow as pa
 
-        rows = self._scan("trials", None, columns=("status", "gpu_hours", "finished_at"),
-                          types={"gpu_hours": pa.float64(), "finished_at": pa.float64()})
+        columns = ("status", "gpu_hours", "finished_at", *(("iteration", "error") if details else ()))
+        rows = self._scan("trials", None, columns=columns,
+                          types={"gpu_hours": pa.float64(), "finished_at": pa.float64(), "iteration": pa.float64()})
         studies: dict[str, dict[str, Any]] = {}
         # a plain loop, not Table.group_by: that imports pyarrow.acero and with it pandas (~0.4 s),
         # where this loop takes 6 ms for 10,000 rows (measured, both cores busy)
         names = ("study", "status", "trial_id", "gpu_hours", "finished_at")
+        extra = zip(*(rows.column(c).to_pylist() for c in ("iteration", "error"))) if details else None
         for study, status, trial_id, gpu_hours, finished_at in zip(*(rows.column(c).to_pylist() for c in names)):
             entry = studies.setdefault(study, _new_entry())
-            if status == "TERMINATED":
-                entry["done"] += 1
-            elif status == "ERROR":
-                entry["errored"] += 1
-            entry["stored"].add(trial_id)
+            entry[_STATUS_COUNT.get(status, "errored")] += 1
+            if status != INTERRUPTED:
+                entry["stored"].add(trial_id)
+            else:
+                entry["interrupted_ids"].add(trial_id)
             entry["gpu_hours"] += gpu_hours or 0.0
             entry["last"] = _latest(entry["last"], finished_at)
+            if extra is not None:
+                iteration, error = next(extra)
+                if status in (ERROR, INTERRUPTED):
+                    entry["problems"].append(TrialProblem(trial_id, status, int(iteration or 0), error))
         for study in self._tune_studies():
             entry = studies.setdefault(study, _new_entry())
-            entry.update(zip(("running", "pending", "tune_last"), self._tune_progress(study, entry["stored"])))
-            entry["last"] = _latest(entry["last"], entry["tune_last"])
+            running, pending, tune_last = self._tune_progress(study, entry["stored"], entry["interrupted_ids"])
+            if self.driver_alive(study):  # an interrupted trial of a resumed study runs again
+                running += entry["interrupted"]
+                entry["interrupted"] = 0
+            else:  # its driver was stopped or killed: nothing runs
+                entry["interrupted"] += running
+                running = 0
+            entry.update(running=running, pending=pending)
+            entry["last"] = _latest(entry["last"], tune_last)
         return [StudyStatus(study=name, done=e["done"], errored=e["errored"], running=e["running"],
-                            pending=e["pending"], gpu_hours=e["gpu_hours"], last_update=e["last"])
+                            pending=e["pending"], gpu_hours=e["gpu_hours"], last_update=e["last"],
+                            interrupted=e["interrupted"], problems=tuple(e["problems"]))
                 for name, e in sorted(studies.items())]
 
     def _tune_studies(self) -> list[str]:
@@ -423,8 +475,9 @@ class Store:
         return [i.base_name for i in self.location.filesystem.get_file_info(selector)
                 if i.type == pafs.FileType.Directory]
 
-    def _tune_progress(self, study: str, stored: set[str]) -> tuple[int, int, float | None]:
-        """(running, pending, last change) of ``study`` from its Tune folder (see :meth:`status`)."""
+    def _tune_progress(self, study: str, stored: set[str], interrupted: set[str]) -> tuple[int, int, float | None]:
+        """(started and unstored, pending, last change) of ``study`` from its Tune folder (see
+        :meth:`status`); ``stored``: its trials in a final status, ``interrupted``: stored as such."""
         import pyarrow.fs as pafs
 
         from orchestrator.run import SPEC_FILE
@@ -446,17 +499,38 @@ class Store:
             entries += fs.get_file_info(pafs.FileSelector(part))
         trial_dirs = [i.base_name for i in entries
                       if i.type == pafs.FileType.Directory and not _PART.fullmatch(i.base_name)]
-        running = sum(not _names_stored_trial(d, stored) for d in trial_dirs)
-        pending = max(planned - len(stored) - running, 0) if planned is not None else 0
+        started = sum(not _names_stored_trial(d, stored | interrupted) for d in trial_dirs)
+        pending = max(planned - len(stored) - len(interrupted) - started, 0) if planned is not None else 0
         changed = [i.mtime.timestamp() for i in entries if i.mtime is not None]
-        return running, pending, max(changed, default=None)
+        return started, pending, max(changed, default=None)
+
+    def driver_alive(self, study: str) -> bool:
+        """Whether the driver that wrote ``study``'s :data:`DRIVER_FILE` still runs. A driver on
+        another host cannot be checked from here and counts as alive; no file: none runs."""
+        try:
+            driver = json.loads(self.location.read_bytes(self.location.join(TUNE_DIR, study, DRIVER_FILE)))
+        except (OSError, ValueError):
+            return False
+        if driver.get("host") != socket.gethostname():
+            return True
+        try:
+            os.kill(int(driver["pid"]), 0)
+        except (ProcessLookupError, KeyError, ValueError, TypeError):
+            return False
+        except PermissionError:  # alive, another user's
+            return True
+        return True
 
 
 _PART = re.compile(r"part-\d+")  # one experiment of a study run in parts; trial folders hold "_"
 
 
+_STATUS_COUNT = {TERMINATED: "done", STOPPED: "done", ERROR: "errored", INTERRUPTED: "interrupted"}
+
+
 def _new_entry() -> dict[str, Any]:
-    return {"done": 0, "errored": 0, "gpu_hours": 0.0, "last": None, "stored": set(), "running": 0, "pending": 0}
+    return {"done": 0, "errored": 0, "interrupted": 0, "gpu_hours": 0.0, "last": None, "stored": set(),
+            "interrupted_ids": set(), "running": 0, "pending": 0, "problems": []}
 
 
 def _names_stored_trial(trial_dir: str, stored: set[str]) -> bool:

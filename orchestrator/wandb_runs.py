@@ -192,7 +192,7 @@ class RunContent:
     config: dict[str, Any]
     history: list[dict[str, float]]  # one dict per iteration, with "iteration"
     summary: dict[str, Any]  # the trial's final metrics
-    exit_code: int  # 0: TERMINATED, 1: ERROR
+    exit_code: int  # 0: TERMINATED or STOPPED, 1: ERROR
     archs: Any = None  # a pandas DataFrame of the generated architectures, or None
 
     @property
@@ -326,7 +326,7 @@ def contents(store_root: str, study: str, *, group: str | None = None,
             group=group or row.get("config_id") or study, job_type=study,
             tags=tuple(t for t in (study, str(row.get("trainable")), f"config:{row.get('config_id')}") if t),
             config=_plain(config), history=steps, summary=_plain(summary),
-            exit_code=0 if row.get("status") == "TERMINATED" else 1, archs=frame))
+            exit_code=0 if row.get("status") in ("TERMINATED", "STOPPED") else 1, archs=frame))
     return out
 
 

@@ -98,13 +98,15 @@ def test_killed_driver_resumes_exactly(tmp_path, ray_address):
     fresh = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3), direction="maximize")
     expected = sorted(fresh.ask({"w_adv": spec.search[0].distribution()}).params["w_adv"] for _ in range(4))
     assert sorted(rows["config/w_adv"].unique()) == pytest.approx(expected)
-    # ... and the searcher state saved at the end holds one complete Optuna trial per config.
+    # ... and the searcher state saved at the end holds one complete Optuna trial per config and
+    # no orphan: a config asked after the last snapshot before the kill is failed, not RUNNING.
     from ray.tune.search.optuna import OptunaSearch
 
     searcher = OptunaSearch()
     searcher.restore_from_dir(str(store / "tune" / spec.name))
     states = [t.state for t in searcher._ot_study.trials]
-    assert states == [optuna.trial.TrialState.COMPLETE] * 4
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 4
+    assert set(states) <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL}
 
 
 PARTS_SPEC = """

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -185,12 +187,28 @@ def test_status_counts_each_study_from_four_columns_and_tunes_folder(tmp_path):
     spec = StudySpec.from_dict({"name": "b", "trainable": "toy", "metric": "top5_pct", "mode": "max", "seeds": list(range(6))})
     (tune / "gnas-study.json").write_text(json.dumps(spec.to_dict(), default=str))
     (tmp_path / "tune" / "c").mkdir()  # started, nothing saved yet
+    (tune / "driver.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))  # alive
     a, b, c = store.status()
     assert (a.study, a.done, a.errored, a.running, a.trials, a.last_update) == ("a", 2, 1, 0, 3, 1002.0)
     assert a.gpu_hours == pytest.approx(3 * 2 * 0.25)  # 7,200 s each at a quarter GPU
-    assert (b.study, b.done, b.running, b.pending) == ("b", 1, 2, 3)  # 6 planned
+    assert (b.study, b.done, b.running, b.pending, b.interrupted) == ("b", 1, 2, 3, 0)  # 6 planned
     assert b.last_update >= 1003.0 and (c.study, c.trials, c.running, c.pending) == ("c", 0, 0, 0)
     assert Store(tmp_path / "none").status() == []
+
+    # the driver is gone (killed: it left its file): its started trials are interrupted, not running
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tune / "driver.json").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout)}))
+    b = {s.study: s for s in store.status()}["b"]
+    assert (b.done, b.running, b.pending, b.interrupted, b.finished) == (1, 0, 3, 2, False)
+    (tune / "driver.json").unlink()  # stopped cleanly, one trial stored INTERRUPTED at iteration 2
+    rec = record("ab12c_00001", {"seed": 1}, float("nan"))
+    rec = TrialRecord(**{**rec.__dict__, "status": "INTERRUPTED", "result": {"training_iteration": 2}})
+    store.write_trial("b", "toy", rec, {})
+    b = {s.study: s for s in store.status(details=True)}["b"]
+    assert (b.done, b.running, b.pending, b.interrupted) == (1, 0, 3, 2)
+    assert [(p.trial_id, p.status, p.iteration) for p in b.problems] == [("ab12c_00001", "INTERRUPTED", 2)]
+    a = {s.study: s for s in store.status(details=True)}["a"]
+    assert [(p.status, p.error) for p in a.problems] == [("ERROR", None)]
 
 
 @pytest.mark.parametrize("fail_at", ["init", "log", "finish"])

@@ -19,7 +19,10 @@ Knobs (all optional; see :data:`DEFAULTS`):
 * ``data_path``: checked to exist by :func:`validate_config` (the "missing data" error path);
 * ``rendezvous_dir`` + ``rendezvous_count``: before its first step, a trial signs in to the
   folder and waits until that many trials have — to test how many run *at once* without
-  depending on how fast a loaded machine starts them (``rendezvous_timeout_s``, then it fails).
+  depending on how fast a loaded machine starts them (``rendezvous_timeout_s``, then it fails);
+* ``hold_at_step`` + ``hold_dir``: before that step, while ``<hold_dir>/hold`` exists, the trial
+  traces ``held`` and waits — to interrupt a study at a known point (some trials finished,
+  some mid-run, some pending) however slowly a loaded machine runs it.
 """
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ class ToyConfig:
     rendezvous_dir: str | None = None
     rendezvous_count: int = 1
     rendezvous_timeout_s: float = 300.0
+    hold_at_step: int | None = None
+    hold_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -63,6 +68,8 @@ class ToyConfig:
             raise ValueError("toy: fail_at_step needs marker_dir (where the one failure is remembered)")
         if self.rendezvous_count > 1 and self.rendezvous_dir is None:
             raise ValueError("toy: rendezvous_count needs rendezvous_dir (where trials sign in)")
+        if self.hold_at_step is not None and self.hold_dir is None:
+            raise ValueError("toy: hold_at_step needs hold_dir (where the hold file is)")
 
 
 DEFAULTS: dict[str, Any] = asdict(ToyConfig())
@@ -158,6 +165,18 @@ def _rendezvous(cfg: dict[str, Any]) -> None:
         time.sleep(0.05)
 
 
+def _hold(cfg: dict[str, Any]) -> None:
+    """Wait while ``<hold_dir>/hold`` exists (at most ``rendezvous_timeout_s``)."""
+    hold = Path(cfg["hold_dir"], "hold")
+    if hold.exists():
+        _trace(cfg, "held")
+    deadline = time.monotonic() + cfg["rendezvous_timeout_s"]
+    while hold.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("toy: held longer than rendezvous_timeout_s")
+        time.sleep(0.05)
+
+
 def train(config: dict[str, Any]) -> None:
     """Run the toy: ``steps`` reported iterations, resumable from its checkpoints."""
     validate_config(config)
@@ -173,6 +192,8 @@ def train(config: dict[str, Any]) -> None:
     for step in range(start + 1, cfg["steps"] + 1):
         if cfg["sleep_s"]:
             time.sleep(cfg["sleep_s"])
+        if cfg["hold_at_step"] == step:
+            _hold(cfg)
         if cfg["fail_at_step"] == step:
             marker = Path(cfg["marker_dir"], f"{_fingerprint(cfg)}.failed")
             if not marker.exists():

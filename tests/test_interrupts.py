@@ -1,0 +1,228 @@
+"""A study stopped by Ctrl-C, SIGTERM or a second Ctrl-C stores only what ran; --resume completes
+exactly the rest (the SIGKILL path: tests/test_orchestrator_resume.py).
+
+Every interruption happens at a known point, whatever the machine's load: the toy's "held"
+trials wait before their second step while a hold file exists, so when the test signals, the
+three "free" trials have finished, two held ones are mid-run and one has not started.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ray.tune import Callback
+
+from orchestrator.run import StudyInterrupted, run_study
+from orchestrator.spec import load_spec
+from orchestrator.store import Store
+from orchestrator_helpers import ray_address, trials  # noqa: F401 - fixture
+
+SPEC = """
+name: stopped
+trainable: toy
+config: {{steps: 3, trace_dir: {trace}, hold_dir: {hold}}}
+variants:
+  free: {{}}
+  held: {{hold_at_step: 2}}
+seeds: [0, 1, 2]
+metric: top5_pct
+mode: max
+concurrency: 2
+storage: {store}
+wandb: {{enabled: false}}
+{extra}
+"""
+DEADLINE_S = 600  # a fail-safe only: every wait below ends on an event
+
+
+def _setup(tmp_path: Path, extra: str = ""):
+    trace, hold, store = tmp_path / "trace", tmp_path / "hold", tmp_path / "store"
+    trace.mkdir()
+    hold.mkdir()
+    (hold / "hold").touch()
+    spec_file = tmp_path / "stopped.yaml"
+    spec_file.write_text(SPEC.format(trace=trace, hold=hold, store=store, extra=extra))
+    return load_spec(spec_file), spec_file, trace, hold, store
+
+
+def _traces(trace: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in trace.iterdir()}
+
+
+def _wait_for(condition, what: str, driver: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert driver is None or driver.poll() is None, f"the driver ended before {what}"
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.05)
+
+
+def _held_point(trace: Path) -> bool:
+    """Three trials finished and two held mid-run (the sixth cannot start: two slots)."""
+    texts = _traces(trace).values()
+    return sum(t.endswith("done\n") for t in texts) == 3 and sum("held" in t for t in texts) == 2
+
+
+def _assert_only_what_ran(store: Path, study: str, stored_interrupted: bool) -> None:
+    rows = trials(store, study)
+    finished = rows[rows["status"] == "TERMINATED"]
+    assert len(finished) == 3 and all(math.isfinite(v) for v in finished["top5_pct"])
+    assert set(finished["config/variant"]) == {"free"} and (finished["iteration"] == 3).all()
+    stopped = rows[rows["status"] != "TERMINATED"]
+    if stored_interrupted:  # Tune stopped them: rows with the iteration they reached
+        assert sorted(stopped["status"]) == ["INTERRUPTED"] * 2 and (stopped["iteration"] == 1).all()
+    assert set(stopped["status"]) <= {"INTERRUPTED"}
+    status = {s.study: s for s in Store(store).status()}[study]
+    assert (status.done, status.errored, status.running, status.interrupted, status.pending) == (3, 0, 0, 2, 1)
+
+
+def _assert_resumed_exactly(spec, store: Path, trace: Path, before: dict[str, str]) -> None:
+    result = run_study(spec, resume=True, verbose=0)
+    rows = trials(store, spec.name)
+    assert (result.trials, result.terminated, result.interrupted) == (6, 6, 0)
+    assert len(rows) == 6 and rows["trial_id"].is_unique and (rows["status"] == "TERMINATED").all()
+    assert all(math.isfinite(v) for v in rows["top5_pct"])
+    after = _traces(trace)
+    assert len(after) == 6 and all(t.endswith("done\n") for t in after.values())
+    for name, text in before.items():
+        if text.endswith("done\n"):
+            assert after[name] == text  # finished: not rerun
+        else:  # held at step 2: continued from its step-1 checkpoint, not from scratch
+            assert after[name][len(text):].startswith("start 1\n"), after[name]
+    status = {s.study: s for s in Store(store).status()}[spec.name]
+    assert (status.done, status.running, status.interrupted, status.pending, status.finished) == (6, 0, 0, 0, True)
+
+
+def _driver(spec_file: Path, ray_address: str, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    with log.open("w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "orchestrator", "run", str(spec_file), "--address", ray_address,
+                                 "--quiet"], cwd=spec_file.parent, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_gnas_run_stopped_mid_study_stores_only_what_ran_and_resumes_exactly(tmp_path, ray_address, sig):
+    spec, spec_file, trace, hold, store = _setup(tmp_path)
+    log = tmp_path / "driver.log"
+    driver = _driver(spec_file, ray_address, log)
+    try:
+        _wait_for(lambda: _held_point(trace), "3 trials done and 2 held", driver)
+        before = _traces(trace)
+        driver.send_signal(sig)
+        code = driver.wait(timeout=DEADLINE_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    out = log.read_text()
+    assert code == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("interrupted: study stopped") and "3 of 6 trials finished" in last, out
+    assert last.endswith(f"resume with: gnas run {spec_file} --resume"), out
+    assert "Traceback" not in out, out
+    _assert_only_what_ran(store, spec.name, stored_interrupted=True)
+    (hold / "hold").unlink()
+    _assert_resumed_exactly(spec, store, trace, before)
+
+
+def test_a_second_ctrl_c_stops_at_once_and_still_resumes_exactly(tmp_path, ray_address):
+    spec, spec_file, trace, hold, store = _setup(tmp_path)
+    log = tmp_path / "driver.log"
+    driver = _driver(spec_file, ray_address, log)
+    try:
+        _wait_for(lambda: _held_point(trace), "3 trials done and 2 held", driver)
+        before = _traces(trace)
+        driver.send_signal(signal.SIGINT)
+        _wait_for(lambda: "stopping the study" in log.read_text(), "the first Ctrl-C taken", driver)
+        driver.send_signal(signal.SIGINT)
+        code = driver.wait(timeout=DEADLINE_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    out = log.read_text()
+    assert code == 130 and "resume with: gnas run" in out.strip().splitlines()[-1], out
+    _assert_only_what_ran(store, spec.name, stored_interrupted=False)  # rows if Tune got that far
+    (hold / "hold").unlink()
+    _assert_resumed_exactly(spec, store, trace, before)
+
+
+def test_gnas_run_stopped_before_any_trial_finished_resumes_exactly(tmp_path, ray_address):
+    spec, spec_file, trace, hold, store = _setup(tmp_path)
+    log = tmp_path / "driver.log"
+    driver = _driver(spec_file, ray_address, log)
+    try:  # the driver announces itself just before Tune starts the first trial
+        _wait_for(lambda: (store / "tune" / spec.name / "driver.json").is_file(), "the driver file", driver)
+        driver.send_signal(signal.SIGTERM)
+        code = driver.wait(timeout=DEADLINE_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert code == 143, log.read_text()
+    rows = trials(store, spec.name) if Store(store).has_study(spec.name) else None
+    if rows is not None:  # whatever is stored as finished really finished
+        finished = rows[rows["status"] == "TERMINATED"]
+        assert all(math.isfinite(v) for v in finished["top5_pct"]) and (finished["iteration"] == 3).all()
+    (hold / "hold").unlink()
+    result = run_study(spec, resume=True, verbose=0)
+    rows = trials(store, spec.name)
+    assert (result.trials, result.terminated) == (6, 6) and rows["trial_id"].is_unique
+    assert all(t.endswith("done\n") for t in _traces(trace).values()) and len(_traces(trace)) == 6
+
+
+class _SignalAtFirstExperimentEnd(Callback):
+    """Sends the driver ``sig`` as its first Tune experiment (part) ends: between two parts.
+    Once only, across the resume too (Tune restores a pickled copy of this callback)."""
+
+    def __init__(self, sig: int, sent: Path) -> None:
+        self.sig, self.sent = sig, sent
+
+    def on_experiment_end(self, trials, **info) -> None:
+        if not self.sent.exists():
+            self.sent.touch()
+            os.kill(os.getpid(), self.sig)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_study_in_parts_stopped_between_parts_starts_no_next_part(tmp_path, ray_address, sig):
+    spec, spec_file, trace, hold, store = _setup(tmp_path, extra="trials_per_experiment: 3")
+    (hold / "hold").unlink()  # nothing held: the stop comes between the parts
+    with pytest.raises(StudyInterrupted) as stop:
+        run_study(spec, verbose=0, callbacks=[_SignalAtFirstExperimentEnd(sig, tmp_path / "sent")])
+    assert stop.value.signal_name == signal.Signals(sig).name and stop.value.finished == 3
+    tune = store / "tune" / spec.name
+    assert not list((tune / "part-0001").glob("toy_*")) if (tune / "part-0001").exists() else True
+    rows = trials(store, spec.name)
+    assert len(rows) == 3 and (rows["status"] == "TERMINATED").all()
+    status = {s.study: s for s in Store(store).status()}[spec.name]
+    assert (status.done, status.running, status.interrupted, status.pending) == (3, 0, 0, 3)
+    before = _traces(trace)
+    result = run_study(spec, resume=True, verbose=0)
+    assert (result.trials, result.terminated) == (6, 6) and trials(store, spec.name)["trial_id"].is_unique
+    after = _traces(trace)
+    assert all(after[name] == text for name, text in before.items()) and len(after) == 6
+
+
+def test_a_finished_search_fails_the_configs_its_stopped_driver_asked_and_never_told(tmp_path):
+    """The Optuna journal is live while Tune's searcher state is a snapshot: a config asked after
+    the last snapshot stays RUNNING in the journal forever unless the finished study fails it."""
+    import optuna
+
+    from orchestrator.search import optuna_storage, settle_searcher
+    from orchestrator.spec import StudySpec
+
+    spec = StudySpec.from_dict({"name": "searched", "trainable": "toy", "metric": "top5_pct", "mode": "max",
+                                "search": {"w_adv": {"type": "float", "low": 0.0, "high": 1.0}},
+                                "samples": 2, "seeds": [0], "storage": str(tmp_path), "wandb": {"enabled": False}})
+    study = optuna.create_study(study_name=spec.name, storage=optuna_storage(spec), direction="maximize")
+    told = study.ask()
+    study.tell(told, 0.5)
+    study.ask()  # the orphan
+    assert settle_searcher(spec) == 1
+    states = [t.state for t in optuna.load_study(study_name=spec.name, storage=optuna_storage(spec)).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    assert settle_searcher(spec) == 0  # nothing left to settle
