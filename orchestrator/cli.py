@@ -15,11 +15,14 @@ Ray nor torch: heavy imports happen inside the handlers, once a command really r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from orchestrator.spec import SpecError  # imports neither Ray nor torch
 
 EXIT_OK, EXIT_TRIALS_FAILED, EXIT_BAD_SPEC = 0, 1, 2
 EXIT_INTERRUPTED = {"SIGINT": 130, "SIGTERM": 143}  # the shells' 128 + signal number; 130 otherwise
@@ -147,7 +150,7 @@ def _report(args: argparse.Namespace) -> int:
     from orchestrator.spec import SpecError
 
     try:
-        kind = study_kind(args.out, args.name, args.report_dir)
+        kind = study_kind(args.out, check_name(args.name), args.report_dir)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_SPEC
@@ -191,50 +194,174 @@ def study_kind(out: str, name: str, report_dir: str | None = None) -> str:
 
 def _add_status(commands) -> None:
     status = commands.add_parser(
-        "status", help="what a store holds: studies, trials done/running/errored, GPU-hours, last update",
-        description="One line per study in a store: trials done / running / errored of those planned, "
-                    "GPU-hours spent and when a trial last finished. Reads the store only (no Ray).")
-    status.add_argument("store", nargs="?", default="results",
-                        help="store root: a folder, s3://bucket/prefix or gs://bucket/prefix (default: results)")
+        "status", help="what a store holds: studies, trials done/running/interrupted/errored, GPU-hours",
+        description="One line per study in a store (a published study's parts under it): trials done / running"
+                    " / interrupted / pending / errored, GPU-hours spent and when a trial last finished. With a"
+                    " study's NAME: also each errored or interrupted trial with the last line of its error."
+                    " Reads the store only (no Ray).")
+    status.add_argument("where", nargs="*", metavar="[STORE] [NAME]",
+                        help="store root (a folder, s3://bucket/prefix or gs://bucket/prefix; default: results)"
+                             " and/or a study's name")
     status.set_defaults(func=_status)
 
 
 def _status(args: argparse.Namespace) -> int:
     from orchestrator.storage import StorageError
-    from orchestrator.store import Store
 
     try:
-        store = Store(args.store)
-        if store.location.is_local and not Path(store.root).is_dir():
-            raise StorageError("no such folder")
-        rows = store.status()
-    except (StorageError, OSError) as exc:
-        print(f"error: store {args.store}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-              file=sys.stderr)
+        root, name = _status_target(args.where)
+        store = _open_store(root)
+        with _warnings_as_lines():
+            rows = store.status(details=name is not None)
+        groups = _published_parts(store)
+        if name is not None:
+            parts = [r for r in rows if r.study == name or groups.get(r.study) == name]
+            if not parts:
+                raise SpecError(f"no study {name!r} in store {store.root} (gnas status {root} lists them)")
+            print(status_details(parts, store.root))
+        else:
+            print(status_table(rows, store.root, groups))
+    except (SpecError, StorageError, OSError) as exc:
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
         return EXIT_BAD_SPEC
-    print(status_table(rows, store.root))
     return EXIT_OK
 
 
-def status_table(rows, root: str) -> str:
-    """``gnas status``'s text: one aligned line per :class:`orchestrator.store.StudyStatus`."""
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _status_target(where: Sequence[str]) -> tuple[str, str | None]:
+    """``gnas status [STORE] [NAME]``: a lone argument is a store if it names a folder, file or
+    URI, else a study in the default store ``results``."""
+    if len(where) > 2:
+        raise SpecError("gnas status takes at most a store and a study name")
+    if len(where) == 2:
+        return where[0], check_name(where[1])
+    if not where:
+        return "results", None
+    if "://" in where[0] or Path(where[0]).exists() or "/" in where[0]:
+        return where[0], None
+    return "results", check_name(where[0])
+
+
+NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit"
+
+
+def check_name(name: str) -> str:
+    """A study's name as given on the command line: a name, never a path (``../x``, ``a/b``)."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
+        raise SpecError(f"study name {name!r} is not a name: use {NAME_RULE}")
+    return name
+
+
+def _open_store(root: str):
+    """The :class:`Store` at ``root``; :class:`SpecError` if there is none there."""
+    from orchestrator.store import FORMAT_FILE, TABLES, TUNE_DIR, Store
+
+    store = Store(root)
+    if store.location.is_local:
+        path = Path(store.root)
+        if path.is_file():
+            raise SpecError(f"store {root}: is a file, not a store folder")
+        if not path.is_dir():
+            raise SpecError(f"store {root}: no such folder")
+        if not any((path / entry).exists() for entry in (*TABLES, TUNE_DIR, "studies", FORMAT_FILE)):
+            raise SpecError(f"store {root}: not a gnas store (none of trials/, tune/, studies/ in it)")
+    store.check_format()
+    return store
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Show the store's :class:`~orchestrator.store.DamagedFileWarning` as ``warning: …`` lines."""
+    import warnings
+
+    from orchestrator.store import DamagedFileWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DamagedFileWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, DamagedFileWarning):
+                    print(f"warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _published_parts(store) -> dict[str, str]:
+    """Part (orchestrator study) name → the published study it belongs to, from the studies'
+    manifests (``studies/<name>/study.json``) in a local store."""
+    import json
+
+    if not store.location.is_local:
+        return {}
+    groups = {}
+    for manifest in sorted(Path(store.root, "studies").glob("*/study.json")):
+        try:
+            parts = json.loads(manifest.read_text()).get("parts") or []
+        except (OSError, ValueError, AttributeError):
+            continue
+        for part in parts:
+            if isinstance(part, dict) and isinstance(part.get("name"), str):
+                groups[part["name"]] = manifest.parent.name
+    return groups
+
+
+STATUS_COUNTS = ("done", "running", "interrupted", "pending", "errored")
+
+
+def status_table(rows, root: str, groups: dict[str, str] | None = None) -> str:
+    """``gnas status``'s text: one aligned line per :class:`orchestrator.store.StudyStatus`, the
+    parts of a published study (``groups``: part → study) indented under a line of its totals."""
     import datetime
 
     if not rows:
         return f"no studies in {root}"
-    header = ("study", "done", "running", "pending", "errored", "GPU-h", "last update (UTC)")
-    lines = [header]
+    groups = groups or {}
+    header = ("study", *STATUS_COUNTS, "GPU-h", "last update (UTC)")
+
+    def line(label: str, members) -> tuple[str, ...]:
+        last = max((r.last_update for r in members if r.last_update is not None), default=None)
+        when = "—" if last is None else datetime.datetime.fromtimestamp(
+            last, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return (label, *(str(sum(getattr(r, k) for r in members)) for k in STATUS_COUNTS),
+                f"{sum(r.gpu_hours for r in members):.3f}", when)
+
+    lines, seen = [header], set()
     for r in rows:
-        when = "—" if r.last_update is None else datetime.datetime.fromtimestamp(
-            r.last_update, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        lines.append((r.study, str(r.done), str(r.running), str(r.pending), str(r.errored), f"{r.gpu_hours:.3f}", when))
-    total = ("total", *(str(sum(getattr(r, k) for r in rows)) for k in ("done", "running", "pending", "errored")),
-             f"{sum(r.gpu_hours for r in rows):.3f}", "")
-    lines.append(total)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
-            for line in lines]
-    return "\n".join([f"store {root}: {len(rows)} studies", *text])
+        study = groups.get(r.study)
+        if study is None:
+            lines.append(line(r.study, [r]))
+        elif study not in seen:
+            seen.add(study)
+            members = [m for m in rows if groups.get(m.study) == study]
+            lines.append(line(study, members))
+            lines += [line("  " + m.study, [m]) for m in members]
+    lines.append((*line("total", rows)[:-1], ""))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    text = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+            for row in lines]
+    studies = len({groups.get(r.study, r.study) for r in rows})
+    unfinished = [r for r in rows if r.interrupted]
+    hint = ([f"{sum(r.interrupted for r in unfinished)} trials interrupted: resume their study with --resume"]
+            if unfinished else [])
+    return "\n".join([f"store {root}: {studies} studies", *text, *hint])
+
+
+def status_details(rows, root: str) -> str:
+    """``gnas status NAME``: the study's table, then each errored or interrupted trial."""
+    text = [status_table(rows, root)]
+    for r in rows:
+        for problem in r.problems:
+            what = (f"error: {problem.error}" if problem.error else "no error recorded") if problem.status == "ERROR" \
+                else "stopped before it finished; --resume continues it from its last checkpoint"
+            text.append(f"{r.study}  {problem.trial_id}  {problem.status} at iteration {problem.iteration}: {what}")
+    return "\n".join(text)
 
 
 def _add_wandb(commands) -> None:

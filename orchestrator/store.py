@@ -56,6 +56,7 @@ import re
 import socket
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
@@ -78,6 +79,8 @@ LOCK_FILE = "_compaction.lock"
 COMPACT_EVERY = 64  # per-trial files one store writes to a partition before it compacts it
 MAX_COMPACTED = 16  # compacted files in a partition before they are merged into one
 TUNE_DIR = "tune"  # ROOT/tune/<study>/: Ray Tune's experiment (orchestrator.run), read by status()
+FORMAT_FILE = "gnas-store.json"  # ROOT/gnas-store.json: {"format": STORE_FORMAT}, written with the first trial
+STORE_FORMAT = 1  # raised when a change of layout or columns would mislead an older reader
 DRIVER_FILE = "driver.json"  # ROOT/tune/<study>/driver.json: the running driver's host and pid
 VERSIONED_PACKAGES = ("gnas-orchestrator", "ray", "optuna", "pyarrow", "torch", "torch-geometric", "wandb")
 
@@ -116,6 +119,15 @@ class TrialRecord:
     gpu_fraction: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)  # more columns (e.g. wandb_id)
     history: Sequence[Mapping[str, Any]] = ()  # every result reported to Tune, in order
+
+
+class StoreDamaged(OSError):
+    """A file of a study that was asked for by name cannot be read; ``str()`` is one line
+    naming the file and its study."""
+
+
+class DamagedFileWarning(UserWarning):
+    """A damaged file was left out of a read of the whole store (its study named)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,11 @@ class Store:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        if not self._writes.get(FORMAT_FILE):
+            self.check_format()
+            if not self.location.exists(self.location.join(FORMAT_FILE)):
+                self.location.write_bytes(self.location.join(FORMAT_FILE), json.dumps({"format": STORE_FORMAT}).encode())
+            self._writes[FORMAT_FILE] = True
         row = trial_row(record, provenance)
         self._replace(self.partition("trials", study, trainable), record.trial_id, pa.Table.from_pylist([row]))
         n_archs = 0
@@ -231,10 +248,27 @@ class Store:
         return [p for p in self.location.files(base, DATA_FILES)
                 if p.rsplit("/", 2)[-2].startswith("trainable=")]
 
+    def check_format(self) -> None:
+        """Raise :class:`StoreDamaged` if a newer gnas wrote this store (its :data:`FORMAT_FILE`):
+        this one could misread it. Checked once per :class:`Store` object."""
+        if self._writes.get("format checked"):
+            return
+        try:
+            found = json.loads(self.location.read_bytes(self.location.join(FORMAT_FILE))).get("format", 1)
+        except FileNotFoundError:
+            found = STORE_FORMAT  # a store from before the marker, or an empty one
+        except (OSError, ValueError, AttributeError) as exc:
+            raise StoreDamaged(f"{self.location.uri_of(self.location.join(FORMAT_FILE))} is unreadable ({exc})") from None
+        if not isinstance(found, int) or found > STORE_FORMAT:
+            raise StoreDamaged(f"store {self.root} was written by a newer gnas (store format {found}; this gnas reads"
+                               f" {STORE_FORMAT}): upgrade gnas to read it")
+        self._writes["format checked"] = True
+
     def _table_files(self, table: str, studies: Iterable[str] | None) -> tuple[str, list[str]]:
         """``table``'s folder and its data files (of ``studies`` only, when given)."""
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        self.check_format()
         base = self.location.join(table)
         if studies is None:
             return base, [p for p in self._data_files(base) if p.rsplit("/", 3)[-3].startswith("study=")]
@@ -268,10 +302,17 @@ class Store:
             merge = len(compacted) + bool(singles) > MAX_COMPACTED
             if not singles and not merge:
                 return 0
-            read = [self._read_identified(f) for f in singles]
+            read = [(f, self._guarded(f, False, self._read_identified, f)) for f in singles]
+            singles = [f for f, got in read if got is not None]  # a damaged file stays where it is
+            read = [got for _, got in read if got is not None]
+            if not singles and not merge:
+                return 0
             tables = [table for table, _ in read]
             if merge:  # newest first: the first copy of a trial is the one that counts
-                tables += [_read_parquet(self.location.read_bytes(f)) for f in compacted]
+                merged = [(f, self._guarded(f, False, lambda f: _read_parquet(self.location.read_bytes(f)), f))
+                          for f in compacted]
+                compacted = [f for f, table in merged if table is not None]  # a damaged one stays
+                tables += [table for _, table in merged if table is not None]
             generation = max((_generation(f) for f in compacted), default=0) + 1
             out = _first_copies(tables) if merge else pa.concat_tables(tables, promote_options="permissive")
             name = f"{COMPACTED_PREFIX}{generation:08d}-{uuid.uuid4().hex[:8]}.parquet"
@@ -355,17 +396,53 @@ class Store:
         base, files = self._table_files(table, studies)
         schema = pa.schema([(c, (types or {}).get(c, pa.string()))
                             for c in dict.fromkeys([*(columns or ()), "trial_id"] if columns is not None else [])])
+        asked = studies is not None
+        if columns is None:
+            files = [f for f in files if self._readable(f, asked)]
         if not files:
             return pa.table({**{f.name: pa.nulls(0, f.type) for f in schema},
                              **{p: pa.nulls(0, pa.string()) for p in PARTITIONS}})
         if columns is None:
             rows = self._scan_dataset(base, files)
         else:
-            rows = pa.concat_tables([self._read_file_columns(f, schema) for f in files])
+            read = [(f, self._guarded(f, asked, self._read_file_columns, f, schema)) for f in files]
+            files = [f for f, table in read if table is not None]
+            rows = pa.concat_tables([table for _, table in read if table is not None] or [self._read_nothing(schema)])
         if not any(_is_compacted(f) for f in files):  # one file per trial: nothing to rank
             return rows.drop_columns(["__filename"])
         keep = _newest_copies(rows.column("trial_id"), rows.column("__filename"), files)
         return rows.drop_columns(["__filename"]).filter(keep)
+
+    def _readable(self, path: str, asked: bool) -> bool:
+        """Whether ``path``'s footer reads (see :meth:`_guarded`)."""
+        import pyarrow.parquet as pq
+
+        return self._guarded(path, asked, pq.read_metadata, path, filesystem=self.location.filesystem) is not None
+
+    def _guarded(self, path: str, asked: bool, read, *args: Any, **kwargs: Any):
+        """``read(*args)``, or, when ``path`` is damaged (truncated, not Parquet, unreadable):
+        :class:`StoreDamaged` if its study was ``asked`` for by name, else a
+        :class:`DamagedFileWarning` naming the file and its study, and ``None`` — one bad
+        file costs its own rows, never the rest of the store."""
+        import pyarrow as pa
+
+        try:
+            return read(*args, **kwargs)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            study = next((seg.split("=", 1)[1] for seg in path.split("/") if seg.startswith("study=")), "?")
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            where = f"{self.location.uri_of(path)} (study {study}) is unreadable: {reason}"
+            if asked:
+                raise StoreDamaged(f"{where}; restore or move it away to read study {study}") from None
+            warnings.warn(f"{where}; its rows are left out", DamagedFileWarning, stacklevel=4)
+            return None
+
+    @staticmethod
+    def _read_nothing(schema: "pa.Schema") -> "pa.Table":
+        import pyarrow as pa
+
+        return pa.table({**{f.name: pa.nulls(0, f.type) for f in schema},
+                         **{p: pa.nulls(0, pa.string()) for p in PARTITIONS}, "__filename": pa.nulls(0, pa.string())})
 
     def _scan_dataset(self, base: str, files: list[str]) -> "pa.Table":
         """Every column of ``files``, schemas unified, in one ``pyarrow.dataset`` scan."""

@@ -99,9 +99,10 @@ def test_run_shows_plain_progress_off_a_terminal_then_status_reads_the_store(tmp
     assert cli.main(["status", str(store)]) == cli.EXIT_OK
     status = capsys.readouterr().out.splitlines()
     assert status[0] == f"store {store}: 1 studies"
-    assert status[1].split() == ["study", "done", "running", "pending", "errored", "GPU-h", "last", "update", "(UTC)"]
+    assert status[1].split() == ["study", "done", "running", "interrupted", "pending", "errored", "GPU-h", "last",
+                                 "update", "(UTC)"]
     row = status[2].split()
-    assert row[:6] == ["toy-cli", "4", "0", "0", "0", "0.000"]
+    assert row[:7] == ["toy-cli", "4", "0", "0", "0", "0", "0.000"]
 
 
 def test_status_of_a_missing_store_is_one_error_line(tmp_path, capsys):
@@ -151,7 +152,11 @@ def test_smoke_study_prints_no_warning_and_no_traceback_then_report_rebuilds_it(
 
     status = gnas("status", str(out))
     assert status.returncode == 0, status.stderr
-    rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[2:]}
+    lines = status.stdout.splitlines()
+    assert lines[0] == f"store {out}: 1 studies"  # the published study, its parts under it
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert rows["degradation-smoke-nbgraph"][1] == "10"
+    assert lines[3].startswith("  degradation-smoke-nbgraph-") and lines[4].startswith("  degradation-smoke-nbgraph-")
     assert rows["degradation-smoke-nbgraph-graphpnas"][1] == "4"  # (clean + 1 level) x 2 seeds
     assert rows["degradation-smoke-nbgraph-references"][1] == "6"
-    assert rows["total"][1:5] == ["10", "0", "0", "0"]
+    assert rows["total"][1:6] == ["10", "0", "0", "0", "0"]
