@@ -357,6 +357,9 @@ class StudySpec:
         _require(_is_int(self.search_seed), f"search_seed must be an integer, got {self.search_seed!r}")
         _require(_is_int(self.trials_per_experiment) and self.trials_per_experiment >= 1,
                  f"trials_per_experiment must be an integer >= 1, got {self.trials_per_experiment!r}")
+        _require(self.num_trials <= MAX_TRIALS,
+                 f"the study has {self.num_trials:,} trials; one study holds at most {MAX_TRIALS:,}"
+                 " (split it into several studies)")
         _require(not (self.scheduler.kind == "asha" and self.multi_objective),
                  "scheduler asha needs a single objective (ASHA ranks trials by one metric)")
 
@@ -449,13 +452,24 @@ def parse_seeds(value: Any) -> list[int]:
         if "count" in value:
             n = value["count"]
             _require(_is_int(n) and n >= 1, f"seeds: {{count: N}} needs an integer N >= 1, got {n!r}")
+            _require(n <= MAX_SEEDS, f"seeds: {{count: {n:,}}} is more than {MAX_SEEDS:,} seeds")
             return list(range(n))
         bounds = value["range"]
         _require(isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(_is_int(b) for b in bounds)
                  and bounds[0] < bounds[1], f"seeds: {{range: [A, B]}} needs integers A < B, got {bounds!r}")
+        _require(bounds[1] - bounds[0] <= MAX_SEEDS,
+                 f"seeds: {{range: {list(bounds)}}} is more than {MAX_SEEDS:,} seeds")
         return list(range(bounds[0], bounds[1]))
     _require(isinstance(value, (list, tuple)), f"seeds must be a list, {{count: N}} or {{range: [A, B]}}, got {value!r}")
+    _require(len(value) <= MAX_SEEDS, f"seeds lists {len(value):,} seeds, more than {MAX_SEEDS:,}")
     return list(value)
+
+
+# Sizes a spec may ask for. A driver holds a few KB per trial (bench/scale_results.md: 10,000
+# trials in ~0.5 GB), so a million trials is already a cluster head's whole memory; larger
+# numbers are typing errors, refused before anything allocates them.
+MAX_SEEDS = 100_000
+MAX_TRIALS = 1_000_000
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -464,11 +478,20 @@ def load_spec(path: str | Path) -> StudySpec:
 
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"cannot read study spec {str(path)!r}: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        raise SpecError(f"{path}: not UTF-8 text (a binary file, or another encoding such as UTF-16);"
+                        " save the spec as UTF-8")
+    try:
+        data = yaml.load(text, Loader=_unique_key_loader())
+    except DuplicateKey as exc:
+        raise SpecError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -477,6 +500,30 @@ def load_spec(path: str | Path) -> StudySpec:
         return StudySpec.from_dict(data if data is not None else {})
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from None
+
+
+class DuplicateKey(ValueError):
+    """A YAML mapping names a key twice (YAML's own loaders keep the last silently)."""
+
+
+def _unique_key_loader():
+    """yaml's SafeLoader, refusing a mapping that names a key twice."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise DuplicateKey(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice in one mapping")
+                try:
+                    seen.add(key)
+                except TypeError:  # an unhashable key: SafeLoader's own error follows
+                    pass
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def resolve_trainable(name: str) -> tuple[str, Callable[[dict], None]]:

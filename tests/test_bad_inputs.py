@@ -94,6 +94,22 @@ CASES: dict[str, tuple[str, list[str], str]] = {
     "NATS-Bench release without the trust flag": (
         spec(config="{method: uniform, space: nb201, data_dir: NATS}"), [], "GNAS_TRUST_PICKLES=1"),
     "unknown transfer space": (spec(config="{method: uniform, transfer_space: nb999}"), [], "transfer_space"),
+    # the spec file's encoding and keys
+    "spec is a binary file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", [], "not UTF-8 text"),
+    "spec is UTF-16": (spec().encode("utf-16"), [], "save the spec as UTF-8"),
+    "name twice": (spec("name: other"), [], "key 'name' appears twice"),
+    "seeds twice": (spec("seeds: [0]", "seeds: [1]"), [], "key 'seeds' appears twice"),
+    "key twice in config": (spec(config="{method: uniform, n_samples: 20, n_samples: 30}"), [],
+                            "key 'n_samples' appears twice"),
+    # sizes beyond what a machine holds
+    "seeds count 10^18": (spec("seeds: {count: 1000000000000000000}"), [], "more than 100,000 seeds"),
+    "seeds range 10^18": (spec("seeds: {range: [0, 1000000000000000000]}"), [], "more than 100,000 seeds"),
+    "a million trials and more": (spec("seeds: {count: 100000}", "grid: {q: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}",
+                                       config="{method: marginals, n_samples: 20}"), [], "at most 1,000,000"),
+    "n_samples 10^18": (spec(config="{method: uniform, n_samples: 1000000000000000000}"), [],
+                        "more than 1,000,000 architectures"),
+    "query_budget 10^18": (spec("query_budget: 1000000000000000000", config="{method: random_search}"), [],
+                           "more cells than any benchmark holds"),
 }
 DATA_CASES: dict[str, tuple[str, str, str]] = {  # name → (table variant, config, what the line mentions)
     "nb201.csv cut at a line boundary": ("truncated", "method: uniform", "truncated"),
@@ -101,6 +117,9 @@ DATA_CASES: dict[str, tuple[str, str, str]] = {  # name → (table variant, conf
     "label column all NaN": ("label_nan", "method: uniform", "has no values"),
     "search on a table without a validation field": ("nb101", "method: marginals, n_samples: 20",
                                                      "no separate validation field"),
+    "accuracies x10": ("times10", "method: uniform", "accuracies outside 0-100 %"),
+    "an accuracy of -50": ("minus50", "method: uniform", "'cifar10-valid/valid/200' holds 1 accuracies outside"),
+    "an accuracy of 1e18": ("huge", "method: uniform", "(e.g. 1e+18)"),
 }
 
 
@@ -116,7 +135,10 @@ def bad_tables(tmp_path_factory, shared_data) -> dict[str, Path]:
     out = {}
     for name, t in (("truncated", table.slice(0, 7812)),
                     ("eval_nan", _blank(table, "cifar10_test_200ep")),
-                    ("label_nan", _blank(table, "cifar10valid_valid_200ep"))):
+                    ("label_nan", _blank(table, "cifar10valid_valid_200ep")),
+                    ("times10", _scaled(table, "cifar10_test_200ep", 10.0)),
+                    ("minus50", _set_first(table, "cifar10valid_valid_200ep", -50.0)),
+                    ("huge", _set_first(table, "cifar10_test_200ep", 1e18))):
         folder = root / name
         folder.mkdir()
         pacsv.write_csv(t, folder / "nb201.csv")
@@ -124,6 +146,21 @@ def bad_tables(tmp_path_factory, shared_data) -> dict[str, Path]:
     out["nb101"] = shared_data
     assert pa  # noqa: S101 - pyarrow is what wrote them
     return out
+
+
+def _scaled(table, column: str, factor: float):
+    import pyarrow.compute as pc
+
+    i = table.column_names.index(column)
+    return table.set_column(i, column, pc.multiply(table.column(column).cast("float64"), factor))
+
+
+def _set_first(table, column: str, value: float):
+    import pyarrow as pa
+
+    i = table.column_names.index(column)
+    values = table.column(column).cast("float64").to_pylist()
+    return table.set_column(i, column, pa.array([value, *values[1:]], pa.float64()))
 
 
 def _blank(table, column: str):
@@ -136,7 +173,10 @@ def _blank(table, column: str):
 def _run_bad(tmp_path: Path, text: str, args: list[str]) -> tuple[subprocess.CompletedProcess, Path, set[str]]:
     work = tmp_path / "work"
     work.mkdir()
-    (work / "spec.yaml").write_text(text)
+    if isinstance(text, bytes):
+        (work / "spec.yaml").write_bytes(text)
+    else:
+        (work / "spec.yaml").write_text(text)
     (work / "FILE").write_text("not a folder\n")
     (work / "EMPTY").mkdir()
     (work / "NATS-tss-v1_0-3ffb9-simple").mkdir()  # looks like the official release: read with pickle
@@ -168,8 +208,9 @@ def _assert_refused(tmp_path: Path, proc: subprocess.CompletedProcess, work: Pat
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_one_line_exit_2_nothing_written(name, tmp_path):
     text, args, mentions = CASES[name]
-    text = text.replace("EMPTY", str(tmp_path / "work" / "EMPTY"))
-    text = text.replace("data_dir: NATS", f"data_dir: {tmp_path / 'work' / 'NATS-tss-v1_0-3ffb9-simple'}")
+    if isinstance(text, str):
+        text = text.replace("EMPTY", str(tmp_path / "work" / "EMPTY"))
+        text = text.replace("data_dir: NATS", f"data_dir: {tmp_path / 'work' / 'NATS-tss-v1_0-3ffb9-simple'}")
     proc, work, before = _run_bad(tmp_path, text, args)
     _assert_refused(tmp_path, proc, work, before, mentions)
 

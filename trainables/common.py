@@ -144,6 +144,10 @@ def dataset_fields(space: str, fields: Sequence[str]) -> list[tuple[str, str]]:
     return out
 
 
+MAX_SAMPLES = 1_000_000  # architectures one trial samples, scores and writes
+MAX_QUERY_BUDGET = 10_000_000  # NAS-Bench-101, the largest table, has 423,624 cells
+
+
 @dataclass(frozen=True)
 class BenchmarkConfig:
     """The benchmark part of every generator's config (the rest is the generator's own).
@@ -208,6 +212,12 @@ class BenchmarkConfig:
             raise ValueError(f"query_budget must be >= 0, got {cfg.query_budget}")
         if cfg.n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {cfg.n_samples}")
+        if cfg.n_samples > MAX_SAMPLES:
+            raise ValueError(f"n_samples {cfg.n_samples:,} is more than {MAX_SAMPLES:,} architectures a trial"
+                             " scores and stores (each is a graph in memory and a row of archs.parquet)")
+        if cfg.query_budget is not None and cfg.query_budget > MAX_QUERY_BUDGET:
+            raise ValueError(f"query_budget {cfg.query_budget:,} is above {MAX_QUERY_BUDGET:,}, more cells than any"
+                             " benchmark holds; leave it out for no limit")
         return cls(**{**cfg.__dict__, "dataset": dataset, "label_field": lf, "eval_field": ef,
                       "select_field": cfg.select_field or lf})
 

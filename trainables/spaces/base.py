@@ -197,6 +197,12 @@ class BenchmarkTable:
         n = len(self.keys)
         if self.genotypes.shape[0] != n or any(len(v) != n for v in (*self.metrics.values(), *self.extras.values())):
             raise ValueError("benchmark table columns differ in length")
+        for name, values in self.metrics.items():
+            present = values[~np.isnan(values)]
+            bad = present[~((present >= 0.0) & (present <= 100.0))]  # inf and out-of-range alike
+            if bad.size:
+                raise ValueError(f"{source or 'benchmark table'}: field {name!r} holds {bad.size:,} accuracies outside"
+                                 f" 0-100 % (e.g. {bad[0]:g}); accuracies are percentages, finite, missing as empty")
         self._row_of: dict[Hashable, int] = {}
         for i, c in enumerate(cell_ids):
             self._row_of.setdefault(c, i)
