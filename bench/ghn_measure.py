@@ -1,6 +1,6 @@
 """GHN as a surrogate on Fashion-MNIST: how well does predicted-weight accuracy rank NB201 cells?
 
-    python bench/ghn_measure.py [--store ~/.cache/gnas-ghn-store] [--cells 100] [--seeds 0 1 2]
+    python bench/ghn_measure.py [--store ~/.cache/gnas-ghn-store] [--cells 100] [--seeds 10] [--seed-offset K]
                                 [--workers 1] [--val-cells 100] [--only gt|ghn|all] [--set '{"iterations": 600}']
                                 [--out bench/ghn_results.md] [--references]
 
@@ -13,9 +13,11 @@ one torch thread each) into one Parquet store:
    (data, recipe, cell, seed): a second run of this script trains nothing again. Likewise the
    ``--val-cells`` *validation* cells (another sample, disjoint from the held-out one): GHN
    configurations are chosen on them (``bench/ghn_tune.py``), never on the held-out cells.
-2. **GHN** — one ``ghn`` trial per ``--seeds`` entry: train the GHN (held-out and validation
-   cells never sampled), rank 1,000 random cells (timed), really train its top ``top_k`` (cached too),
-   and score the held-out cells with predicted weights against their trained accuracy.
+2. **GHN** — one ``ghn`` trial per seed of the block (bench/seeds.py: ``--seeds`` seeds from
+   ``--seed-offset``; without it a fresh block drawn at random above 1,000,000, printed so it
+   can be rerun, and named in the report; tuning names blocks below 1,000,000): train the GHN
+   (held-out and validation cells never sampled), rank 1,000 random cells (timed), really train
+   its top ``top_k`` (cached too), and score the held-out cells with predicted weights against their trained accuracy.
 
 Printed (and written to ``--out`` as Markdown): per GHN seed and mean ± 95 % CI — predicted
 accuracy (mean, max) on the held-out cells, Kendall τ and Spearman ρ against the mean trained
@@ -39,6 +41,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.seeds import add_seed_arguments, seed_block  # noqa: E402
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("WANDB_MODE", "offline")
 
@@ -322,7 +326,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", default=str(Path.home() / ".cache" / "gnas-ghn-store"))
     ap.add_argument("--cells", type=int, default=100)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_seed_arguments(ap, default_count=10)
     ap.add_argument("--workers", type=int, default=1, help="Tune trials at a time (a shared 2-core machine: 1)")
     ap.add_argument("--val-cells", type=int, default=VAL_CELLS,
                     help="validation (tuning) cells: ground truth trained too; the GHN never trains on them")
@@ -337,6 +341,7 @@ def main() -> None:
     args = ap.parse_args()
     store = Path(args.store).expanduser()
     extra = json.loads(args.set)
+    block = seed_block(args, announce=args.only in ("ghn", "all") and not (args.report or args.references))
     if args.report:
         print(report(store, args.report, args.cells))
         return
@@ -358,9 +363,9 @@ def main() -> None:
             run_ground_truth(store, args.cells, args.workers, settings, shards=max(1, settings["n_val_cells"] // 4),
                              which="val")
     if args.only in ("ghn", "all"):
-        study = run_ghn(store, args.cells, args.seeds, args.workers, settings, args.name)
+        study = run_ghn(store, args.cells, block.seeds, args.workers, settings, args.name)
         text = report(store, study, args.cells)
-        text = f"### {study} ({time.perf_counter() - t0:.0f} s in all)\n\n{text}\n"
+        text = f"### {study} ({block.label}; {time.perf_counter() - t0:.0f} s in all)\n\n{text}\n"
         print(text)
         if args.out:
             with open(args.out, "a") as f:

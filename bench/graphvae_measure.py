@@ -1,6 +1,6 @@
 """Graph VAE on NB201 and ENAS-6: reconstruction, prior samples, predictors, latent ascent.
 
-    python bench/graphvae_measure.py [--seeds 3] [--procs 2] [--data-dir ../shared/data]
+    python bench/graphvae_measure.py [--seeds 10] [--seed-offset K] [--procs 2] [--data-dir ../shared/data]
                                      [--only nb201,enas6,rf] [--labels 100,1000,all]
                                      [--set '{"epochs": 8}'] [--set-enas '{"latent": 32}']
                                      [--md bench/graphvae_results.md] [--json results.json]
@@ -27,6 +27,10 @@ cells, scored on the full table (a search over the whole space would get their l
 accuracy of the best-by-label one, mean test accuracy, share in the top 5 % of the space, and
 the queries spent (labels + ascent). Mean ± 95 % CI over seeds (``trainables.stats.mean_ci``).
 Seeds run in a pool of ``--procs`` processes with one torch thread each. Not part of the tests.
+
+Seeds (bench/seeds.py): without ``--seed-offset`` a fresh block of ``--seeds`` is drawn at
+random above 1,000,000 and printed with the flags that rerun it; the Markdown names the block.
+Tuning runs name a block below 1,000,000.
 """
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.seeds import add_seed_arguments, seed_block  # noqa: E402
 
 NB201_LABEL, NB201_EVAL = "cifar10-valid/valid/200", "cifar10/test/200"
 ENAS_FIELD = "cifar10/valid/ws"
@@ -269,8 +275,7 @@ def markdown(results: list[dict], settings: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--seed0", type=int, default=0, help="first seed (tuning runs use seeds disjoint from 0..)")
+    add_seed_arguments(p, default_count=10)
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--only", default="nb201,enas6,rf")
@@ -285,7 +290,8 @@ def main() -> None:
     overrides = {"n_samples": 1000, **json.loads(a.set)}
     only = set(a.only.split(","))
     sizes = [s if s == "all" else int(s) for s in a.labels.split(",")]
-    seeds = list(range(a.seed0, a.seed0 + a.seeds))
+    block = seed_block(a)
+    seeds = block.seeds
     jobs = []
     if "nb201" in only:
         jobs += [("nb201", s, n, a.data_dir, overrides) for n in sizes for s in seeds]
@@ -313,7 +319,7 @@ def main() -> None:
         for r in pool.imap_unordered(_job, jobs):
             results.append(r)
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
-    settings = {"seeds": seeds, "config": overrides, "enas6 config": json.loads(a.set_enas),
+    settings = {"seeds": block.label, "rerun": block.rerun, "config": overrides, "enas6 config": json.loads(a.set_enas),
                 "wall_s": round(time.perf_counter() - t0), "reused": a.reuse}
     md = markdown(results, settings)
     print(md)
