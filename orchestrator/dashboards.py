@@ -25,7 +25,41 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 DEGRADATION_METRICS = ("top5_pct", "acc_best", "novelty", "heldout_hit_pct")
+MEASURED_WHERE = {"heldout_hit_pct": ("holdout_top",)}
+"""Metrics a degradation kind measures only where it says: the held-out hit share is 0 by
+construction unless the top is held out, so only that kind gets its panel."""
 GENERALISATION_METRIC = "top5_pct"
+METRIC_WORDS = {
+    "top5_pct": "top-5 % share: generated architectures in the space's top 5 %",
+    "top1_pct": "top-1 % share: generated architectures in the space's top 1 %",
+    "top10_pct": "top-10 % share: generated architectures in the space's top 10 %",
+    "heldout_hit_pct": "held-out hit share: generated architectures from the held-out top",
+    "novelty": "novelty: valid architectures unseen in training",
+    "uniqueness": "uniqueness: distinct isomorphism classes / valid samples",
+    "validity": "validity: valid samples",
+    "acc_best": "best accuracy",
+    "acc_mean": "mean accuracy",
+    "queries": "benchmark queries spent",
+}
+
+
+def metric_words(metric: str, *, fraction: bool = False) -> str:
+    """``metric`` in words with its unit, for an axis title: shares in % (the report's units),
+    or — ``fraction`` — saying they are fractions where a tool shows the raw value; ``val_…`` is
+    on the validation field, ``…@field`` on another field."""
+    from orchestrator.progress import Objective
+
+    base, _, field = metric.partition("@")
+    validation = base.startswith("val_")
+    words = METRIC_WORDS.get(base.removeprefix("val_"), base.removeprefix("val_").replace("_", " "))
+    if validation:
+        words += ", validation field"
+    if field:
+        words += f", on {field}"
+    share = Objective.of(metric, "max").scale == 100.0
+    if share:
+        return words + (" (fraction: 0.05 = 5 %)" if fraction else " (%)")
+    return words + (" (%)" if base.startswith("acc_") else "")
 WORKSPACE_FILE, REPORT_FILE = "wandb-workspace.json", "wandb-report.json"
 FIGURE = re.compile(r"!\[[^\]]*\]\(figures/([^)]+)\.png\)")
 
@@ -72,11 +106,14 @@ def study_kind(manifest: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------- report run series
 def report_series(manifest: Mapping[str, Any], tables: Mapping[str, Any]) -> list[dict[str, float]]:
     """History steps for the report run that the degradation workspace plots: per kind and
-    level one step with ``level/<kind>`` and ``<kind>/<method>/<metric>`` (mean over seeds,
-    the report's ``summary`` table; references: ``references``, the same at every level).
+    level one step with ``level/<kind>`` and ``<kind>/<method>/<metric>`` (mean over seeds, in
+    the report's units — shares in % —, from the report's ``summary`` table; references:
+    ``references``, the same at every level), for the metrics the kind measures.
     Other studies: none (their panels read tables, figures and the trial runs)."""
     if study_kind(manifest) != "degradation" or "summary" not in tables:
         return []
+    from orchestrator.progress import Objective
+
     summary, refs = tables["summary"], tables.get("references")
     kinds = (manifest.get("settings") or {}).get("kinds") or []
     steps = []
@@ -85,13 +122,11 @@ def report_series(manifest: Mapping[str, Any], tables: Mapping[str, Any]) -> lis
         for level in sorted(here["level"].unique()):
             step: dict[str, float] = {f"level/{kind}": float(level)}
             at = here[here["level"] == level]
-            for r in at.itertuples():
-                if r.metric in DEGRADATION_METRICS:
-                    step[f"{kind}/{r.method}/{r.metric}"] = float(r.mean)
-            if refs is not None:
-                for r in refs.itertuples():
-                    if r.metric in DEGRADATION_METRICS:
-                        step[f"{kind}/{r.method}/{r.metric}"] = float(r.mean)
+            shown = [m for m in DEGRADATION_METRICS if kind in MEASURED_WHERE.get(m, (kind,))]
+            for rows in (at, refs if refs is not None else at.iloc[:0]):
+                for r in rows.itertuples():
+                    if r.metric in shown:  # in the report's units: shares in %
+                        step[f"{kind}/{r.method}/{r.metric}"] = float(r.mean) * Objective.of(r.metric, "max").scale
             steps.append(step)
     return steps
 
@@ -133,18 +168,22 @@ def build(manifest: Mapping[str, Any], *, store_root: str, folder: Path, project
 
 def _degradation_sections(manifest, tables, ws, wr) -> list:
     series = report_series(manifest, tables)
-    kinds = (manifest.get("settings") or {}).get("kinds") or []
+    settings = manifest.get("settings") or {}
+    kinds = settings.get("kinds") or []
+    axes = settings.get("level_axes") or {}  # the study's x-axis labels, in words
     sections = []
     for kind in kinds:
         keys = sorted({k for step in series if f"level/{kind}" in step for k in step if k.startswith(f"{kind}/")})
+        level = axes.get(kind) or f"{kind.replace('_', ' ')} level"
         panels = []
         for metric in DEGRADATION_METRICS:
             lines = [k for k in keys if k.endswith(f"/{metric}")]
             if lines:
-                panels.append(wr.LinePlot(title=f"{kind}: {metric} against the level", x=f"level/{kind}", y=lines,
-                                          title_x=f"{kind} level", title_y=metric,
-                                          line_titles={k: k.split("/")[1] for k in lines}))
-        sections.append(ws.Section(name=f"Degradation: {kind}", is_open=True, panels=panels))
+                words = metric_words(metric)
+                panels.append(wr.LinePlot(title=f"{words.split(':')[0]} against {level.split(' (')[0]}",
+                                          x=f"level/{kind}", y=lines, title_x=level, title_y=words,
+                                          line_titles={k: k.split("/")[1].replace("_", " ") for k in lines}))
+        sections.append(ws.Section(name=f"Degradation: {kind.replace('_', ' ')}", is_open=True, panels=panels))
     return sections
 
 
@@ -159,7 +198,8 @@ def _generalisation_sections(tables, figures, ws, wr) -> list:
 def _quality_diversity_sections(ws, wr) -> list:
     """Every trial run as a point: uniqueness against top-5 % share (runs grouped by method)."""
     return [ws.Section(name="Quality against diversity", is_open=True, panels=[
-        wr.ScatterPlot(title="top-5 % share against uniqueness, one point per trial",
+        wr.ScatterPlot(title="top-5 % share (fraction, y) against uniqueness: distinct isomorphism classes / valid "
+                             "samples (fraction, x), one point per trial",
                        x=wr.SummaryMetric("uniqueness"), y=wr.SummaryMetric("top5_pct"))])]
 
 
@@ -175,7 +215,8 @@ def _ablation_sections(manifest, store_root, ws, wr) -> list:
     columns = [wr.ParallelCoordinatesPlotColumn(metric=wr.Config(k)) for k in knobs]
     columns.append(wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(objective)))
     return [ws.Section(name="Search", is_open=True, panels=[
-        wr.ParallelCoordinatesPlot(title=f"searched knobs against {objective}", columns=columns),
+        wr.ParallelCoordinatesPlot(title=f"searched knobs against {metric_words(objective, fraction=True)}",
+                                   columns=columns),
         wr.ParameterImportancePlot(with_respect_to=objective)])]
 
 
@@ -296,3 +337,30 @@ def run_keys(transcripts: Iterable[Any]) -> set[tuple[str, str]]:
         keys.update(("summary", k) for k in t.summary_keys)
         keys.update(("config", k) for k in t.config)
     return keys
+
+
+# ----------------------------------------------------------------------------- optuna-dashboard
+def name_optuna_objectives(spec: Any) -> bool:
+    """Name the objectives of ``spec``'s search in its Optuna journal, in words with their unit
+    (:func:`metric_words`, ``fraction=True``: the journal holds what trials report, so a share
+    is a fraction there), so optuna-dashboard shows them instead of "Objective 0". Creates the
+    study if the search has not yet (Ray's ``OptunaSearch`` loads it: ``load_if_exists``), so the
+    names show from the first trial. Returns whether there was a journal to name them in."""
+    from orchestrator.search import optuna_storage
+
+    storage = optuna_storage(spec) if spec.search else None
+    if storage is None:
+        return False
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True,
+                                directions=["maximize" if o.mode == "max" else "minimize" for o in spec.objectives])
+    names = [metric_words(o.metric, fraction=True) for o in spec.objectives]
+    if study.metric_names != names:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
+    return True

@@ -7,7 +7,7 @@ and shows it:
 
 * on a terminal, as one live ``tqdm`` line that redraws in place (Ray's and Tune's own output
   is quiet unless ``--verbose``, so nothing else writes between redraws);
-* elsewhere (CI logs, pipes, files), as plain lines — at each part's start and end and at most
+* elsewhere (CI logs, pipes, files, a terminal that reports zero columns), as plain lines — at each part's start and end and at most
   every ``interval`` seconds in between — with no control codes.
 
 :class:`orchestrator.callbacks.ProgressCallback` is the Ray Tune callback that feeds it. This
@@ -16,6 +16,7 @@ module imports neither Ray nor tqdm at import time.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -223,7 +224,13 @@ class StudyProgress:
 
 
 def _is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal a live line can redraw on: a tty that reports a width.
+    A pseudo-terminal that reports zero columns (some harnesses and containers allocate one
+    without a size) gets plain lines: tqdm's in-place redraws never end a line there, so nothing
+    showed for a whole study."""
     try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
+        if not stream.isatty():
+            return False
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, ValueError, OSError):
         return False

@@ -10,8 +10,8 @@ validation field, and the generator's default config run again on fresh seeds an
 on the evaluation field (``top5_pct``); a winner is only a winner if it beats the default on
 seeds the search never saw (paired comparison).
 
-Output in ``<out>/studies/<name>/``: ``report.md``; Optuna parameter importances (fANOVA,
-computed from the store's trials); the Pareto front (multi); re-seeded results with 95 % CIs;
+Output in ``<out>/studies/<name>/``: ``report.md``; Optuna parameter importances (PED-ANOVA,
+computed from the store's trials; needs nothing beyond Optuna); the Pareto front (multi); re-seeded results with 95 % CIs;
 the tables behind them.
 
 Presets: smoke (CI), local (default, laptop-sized), full (a GPU cluster).
@@ -23,7 +23,7 @@ import math
 import sys
 from typing import Any, Sequence
 
-from studies import kit, plots
+from studies import findings, kit, plots, stats
 from orchestrator.spec import SchedulerSpec, SearchParam, SpecError
 
 SEEDS = {"smoke": 1, "local": 2, "full": 3}  # search seeds per suggestion
@@ -32,7 +32,7 @@ RESEED = {"smoke": 2, "local": 3, "full": 10}  # fresh seeds for the winners
 WINNERS = {"smoke": 1, "local": 2, "full": 3}  # configs re-seeded (single objective)
 BUDGET = {"smoke": 30, "local": 100, "full": 100}
 SAMPLES_PER_TRIAL = {"smoke": 100, "local": 500, "full": 1000}
-RESEED_BASE = 1000  # re-seeding seeds start here: disjoint from any search seed
+RESEED_BASE = 1000  # re-seeding seeds start this far above the first search seed: disjoint from them
 
 # What the study searches, per generator: loss weights, noise/temperature, and (multi-objective)
 # the knob that sets its query use.
@@ -112,7 +112,7 @@ def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[
     settings = {"trainable": t, "objective": args.objective, "metrics": metrics, "modes": modes,
                 "params": [p.name for p in params], "samples": samples, "search_seeds": list(s.seeds),
                 "query_budget": BUDGET[s.preset], "scheduler": scheduler.kind,
-                "reseed_seeds": [RESEED_BASE + i for i in range(RESEED[s.preset])]}
+                "reseed_seeds": [s.seeds[0] + RESEED_BASE + i for i in range(RESEED[s.preset])]}
     return [kit.Part(spec, t, tags={"stage": "search"})], settings
 
 
@@ -176,9 +176,28 @@ def follow_up(s: kit.Setup, args: argparse.Namespace, manifest: dict[str, Any]) 
     return [kit.Part(spec, t, tags={"stage": "reseed"})]
 
 
-def importances(frame, params: list[str], metric: str, mode: str) -> dict[str, float]:
-    """Optuna's fANOVA importances of the searched params for ``metric``, from the store's trials
-    (one Optuna trial per config, its seeds averaged)."""
+MIN_ABOVE_TARGET = 5
+"""PED-ANOVA is stable with at least this many configs above its target quantile (Optuna's note)."""
+
+
+def importance_quantile(n_configs: int) -> float:
+    """PED-ANOVA's target quantile for ``n_configs``: the top 10 %, widened so that at least
+    :data:`MIN_ABOVE_TARGET` configs lie above it, and never past half of them."""
+    return min(0.5, max(0.1, MIN_ABOVE_TARGET / max(n_configs, 1)))
+
+
+def importances(frame, params: list[str], metric: str, mode: str) -> tuple[dict[str, float], float]:
+    """Optuna's PED-ANOVA importances of the searched params for ``metric`` — how much each
+    param's distribution among the best configs (the top :func:`importance_quantile`) differs
+    from its distribution among all — from the store's trials (one Optuna trial per config, its
+    seeds averaged). Returns the importances and the quantile.
+
+    PED-ANOVA, not fANOVA: it needs nothing beyond Optuna (fANOVA's random forest needs
+    scikit-learn, which a user's install does not have), it is what optuna-dashboard shows, and it
+    is built for few trials.
+    """
+    import warnings
+
     import optuna
 
     from orchestrator.spec import thaw
@@ -192,8 +211,14 @@ def importances(frame, params: list[str], metric: str, mode: str) -> dict[str, f
         values = {p: (thaw(r[p]) if spec_params[p].type == "categorical" else
                       int(r[p]) if spec_params[p].type == "int" else float(r[p])) for p in params}
         study.add_trial(optuna.trial.create_trial(params=values, distributions=dists, value=float(r[metric])))
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-    return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+    quantile = importance_quantile(len(means))
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
+    with warnings.catch_warnings():  # e.g. tied values: "the top and all configs are the same set"
+        warnings.simplefilter("error", UserWarning)
+        try:
+            return dict(optuna.importance.get_param_importances(study, evaluator=evaluator)), quantile
+        except UserWarning as exc:
+            raise ValueError(f"PED-ANOVA: {exc}") from None
 
 
 def _all_params() -> list[SearchParam]:
@@ -221,29 +246,37 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     means = config_means(search, st["params"], st["metrics"])
     rep.table("search_configs", means)
     metric, mode = st["metrics"][0], st["modes"][0]
-    rep.add("## Parameter importances (fANOVA)", "")
+    rep.add("## Parameter importances (PED-ANOVA)", "")
+    imp, quantile, missing = {}, None, None
     try:
-        imp = importances(search, st["params"], metric, mode)
+        imp, quantile = importances(search, st["params"], metric, mode)
     except (RuntimeError, ValueError) as exc:  # too few configs or no spread
-        rep.add(f"Not computable from {len(means)} configs ({exc}).", "")
+        missing = f"not computable from {len(means)} configs ({exc})"
+        rep.add(f"{missing[0].upper()}{missing[1:]}.", "")
     else:
         rep.table("importances", pd.DataFrame({"param": list(imp), "importance": list(imp.values())}))
-        fig = plots.bars(list(imp), list(imp.values()), xlabel=f"importance for {metric} (fraction of variance)",
+        rep.add(f"Optuna's PED-ANOVA: how much each knob's spread among the top {quantile * 100:.0f} % of the "
+                f"{len(means)} searched configs (by {metric}) differs from its spread among all of them; "
+                "normalised to sum to 1. A point estimate: no interval.", "")
+        fig = plots.bars(list(imp), list(imp.values()),
+                         xlabel=f"importance for reaching the top {quantile * 100:.0f} % of configs (share, sums to 1)",
                          title=f"{plots.method_name(st['trainable'])}: which knobs matter ({len(means)} searched configs)")
         rep.add(f"![importances]({rep.figure('importances', fig)})", "",
                 *kit.markdown_table(["param", "importance"], [[k, f"{v:.3f}"] for k, v in imp.items()]), "")
     if st["objective"] == "multi":
         mask = pareto_mask(means[st["metrics"]].to_numpy(), st["modes"])
         fig = plots.pareto(means, means[mask], x=st["metrics"][1], y=metric, xlabel="benchmark queries spent",
-                           ylabel="generated archs in the validation top 5 % (%)", y_scale=100.0,
+                           ylabel="generated architectures in the validation top 5 % (%)", y_scale=100.0,
                            title=f"{plots.method_name(st['trainable'])}: top-5 % share vs queries spent (searched configs)")
         rep.add("## Pareto front", "", f"![pareto]({rep.figure('pareto', fig)})", "")
     if reseed.empty:
+        rep.findings = findings.section(findings.ablation(pd.DataFrame(), pd.DataFrame(), metric=metric, importances=imp,
+                                                          quantile=quantile, n_configs=len(means), missing=missing))
         rep.add("## Re-seeded winners", "", "Not run yet.")
         return
     reported = REPORTED.get(metric, metric)  # winners were chosen on validation; they are reported on test
-    bounds = kit.metric_bounds(s.space, s.data_dir, str(reseed["eval_field"].iloc[0])) if "eval_field" in reseed else {}
-    summary = kit.summarise(reseed.rename(columns={"config/variant": "variant"}), ["variant"],
+    bounds = stats.metric_bounds(s.space, s.data_dir, str(reseed["eval_field"].iloc[0])) if "eval_field" in reseed else {}
+    summary = stats.summarise(reseed.rename(columns={"config/variant": "variant"}), ["variant"],
                             list(dict.fromkeys([reported, "acc_best", "uniqueness", "queries"])), bounds)
     rep.table("reseeded", summary)
     rows = []
@@ -254,13 +287,15 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
         rows.append([variant, knobs, cell[reported]["n"], kit.fmt_ci(cell[reported], 100.0),
                      kit.fmt_ci(cell["acc_best"]), kit.fmt_ci(cell["queries"], digits=0)])
     rep.add("## Re-seeded winners (fresh seeds)", "",
-            f"Chosen on `{metric}` (validation field); reported on the evaluation field; {kit.BOUNDS_NOTE}.", "",
+            f"Chosen on `{metric}` (validation field); reported on the evaluation field; {stats.BOUNDS_NOTE}.", "",
             *kit.markdown_table(["config", "knobs", "seeds", "top-5 % share (%)", "best accuracy (%)", "queries"], rows),
             "")
     data = reseed.assign(method=reseed["config/variant"])  # paired() compares "methods": here, configs
-    table = kit.holm(pd.DataFrame([{"variant": v, **kit.paired(data, v, "default", reported, {})}
+    table = stats.holm(pd.DataFrame([{"variant": v, **stats.paired(data, v, "default", reported, {})}
                                    for v in sorted(set(data["method"]) - {"default"})]))
     rep.table("comparisons", table)
+    rep.findings = findings.section(findings.ablation(table, summary, metric=reported, importances=imp,
+                                                      quantile=quantile, n_configs=len(means), missing=missing))
     claims = []
     for _, res in table.iterrows():
         verdict = {"a>b": "beats the default", "a<b": "is worse than the default",
@@ -269,7 +304,7 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
                       f"[{res['lo'] * 100:.2f}, {res['hi'] * 100:.2f}], n = {res['n']}, "
                       f"Holm-adjusted p = {res['p_holm']:.3g}")
     rep.add("Paired comparison with the default config on the same fresh seeds:", "", *claims, "",
-            f"{kit.correction_note(table)}.", "")
+            f"{stats.correction_note(table)}.", "")
 
 
 def _short(v: Any) -> str:

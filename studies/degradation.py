@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from studies import kit, plots
+from studies import findings, kit, plots, stats
 from orchestrator.spec import SpecError
 
 SEEDS = {"smoke": 2, "local": 3, "full": 10}
@@ -47,6 +47,11 @@ class Kind:
     levels: dict[str, list[Any]] = field(default_factory=dict)
     x_scale: float = 1.0  # display scale of the level (fraction → %)
     invert_x: bool = False  # so that "more degraded" is always to the right
+    phrase: str = "{x:g}"  # one level in words, for the findings
+
+    def say(self, x: float) -> str:
+        """A level (on the x axis) in words: ``label noise σ = 3``."""
+        return self.phrase.format(x=x)
 
     def x(self, level: Any) -> float:
         """The level as a number on the plot's x axis."""
@@ -57,14 +62,16 @@ class Kind:
 
 KINDS = {
     "label_noise": Kind("label_noise", "label_noise", 0.0, "label noise σ (accuracy points)",
-                        {"smoke": [2.0], "local": [1.0, 3.0, 10.0], "full": [0.5, 1.0, 2.0, 5.0, 10.0]}),
+                        {"smoke": [2.0], "local": [1.0, 3.0, 10.0], "full": [0.5, 1.0, 2.0, 5.0, 10.0]},
+                        phrase="label noise σ = {x:g}"),
     "train_fraction": Kind("train_fraction", "train_fraction", 1.0, "architectures visible to training (%)",
                            {"smoke": [0.5], "local": [0.5, 0.2, 0.05], "full": [0.5, 0.2, 0.1, 0.05, 0.01]},
-                           x_scale=100.0, invert_x=True),
+                           x_scale=100.0, invert_x=True, phrase="{x:g} % visible"),
     "holdout_top": Kind("holdout_top", "holdout_top_pct", 0.0, "top architectures removed from training (%)",
-                        {"smoke": [10.0], "local": [1.0, 5.0, 10.0], "full": [1.0, 2.0, 5.0, 10.0, 20.0]}),
+                        {"smoke": [10.0], "local": [1.0, 5.0, 10.0], "full": [1.0, 2.0, 5.0, 10.0, 20.0]},
+                        phrase="top {x:g} % held out"),
     "low_fidelity": Kind("low_fidelity", "label_field", None, "training epochs behind the labels",
-                         invert_x=True),
+                         invert_x=True, phrase="{x:g}-epoch labels"),
 }
 
 # Figure titles, in words (the kinds' names are slugs).
@@ -73,10 +80,10 @@ TITLES = {"label_noise": "Noisy training labels", "train_fraction": "Fewer archi
           "low_fidelity": "Training labels from shorter training runs"}
 METRICS = ("top5_pct", "acc_best", "novelty", "heldout_hit_pct", "acc_mean", "uniqueness", "validity", "queries")
 PANELS = [
-    plots.Panel("top5_pct", "top-5 % share", "generated archs in the top 5 % (%)", 100.0),
+    plots.Panel("top5_pct", "top-5 % share", "generated architectures in the top 5 % (%)", 100.0),
     plots.Panel("acc_best", "best accuracy", "best accuracy (%)"),
-    plots.Panel("novelty", "novelty", "valid archs unseen in training (%)", 100.0, references=False),
-    plots.Panel("heldout_hit_pct", "held-out hit share", "generated archs from the held-out top (%)", 100.0,
+    plots.Panel("novelty", "novelty", "valid architectures unseen in training (%)", 100.0, references=False),
+    plots.Panel("heldout_hit_pct", "held-out hit share", "generated architectures from the held-out top (%)", 100.0,
                 references=False),
 ]
 
@@ -147,6 +154,7 @@ def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[
     settings = {"label_field": label_field, "eval_field": eval_field, "query_budget": budget,
                 "n_samples": base["n_samples"], "seeds": list(s.seeds), "trainables": list(s.trainables),
                 "kinds": kinds, "conditions": {n: c["kind"] for n, c in conditions.items()},
+                "level_axes": {k: KINDS[k].xlabel for k in kinds},
                 "dataset": s.dataset, "data_dir": s.data_dir}
     return parts, settings
 
@@ -233,17 +241,20 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
             f"`{rep.table('tidy', data)}`).", "",
             "Intervals are 95 % confidence intervals of the mean over seeds "
             "(Student t below 20 seeds — the bootstrap under-covers there, see `bench/ci_coverage.py` — "
-            f"BCa bootstrap from 20); {kit.BOUNDS_NOTE}. `best accuracy` of a generator is the best of its generated sample "
+            f"BCa bootstrap from 20); {stats.BOUNDS_NOTE}. `best accuracy` of a generator is the best of its generated sample "
             "scored by the benchmark (no queries charged: it is a property of the sample); random search "
             "and regularized evolution report the best architecture they queried; `uniform` is the best "
             "of as many uniformly drawn architectures as the generators produce.", "")
     gens = data[data["role"] == "generator"]
     refs = data[(data["role"] == "reference")]
-    bounds = kit.metric_bounds(st["space"], st.get("data_dir"), st["eval_field"])
-    summary = kit.summarise(gens, ["kind", "level", "method"], METRICS, bounds)
-    ref_summary = kit.summarise(refs, ["method"], METRICS, bounds)
+    bounds = stats.metric_bounds(st["space"], st.get("data_dir"), st["eval_field"])
+    summary = stats.summarise(gens, ["kind", "level", "method"], METRICS, bounds)
+    ref_summary = stats.summarise(refs, ["method"], METRICS, bounds)
     rep.table("summary", summary)
     rep.table("references", ref_summary)
+    rep.findings = findings.section(findings.degradation(
+        data, kinds=st["kinds"], invert={k: KINDS[k].invert_x for k in st["kinds"]}, titles=TITLES,
+        level_text=lambda kind, x: KINDS[kind].say(x), name=plots.method_name))
     for kind in st["kinds"]:
         k = KINDS[kind]
         panels = panels_of(kind)
@@ -276,9 +287,30 @@ def figure(kind: str, summary, references, settings: dict[str, Any]):
     """One kind's figure from the report's tables (``summary``, ``references``) and settings."""
     k = KINDS[kind]
     where = f"{plots.space_name(settings['space'])}, {settings['eval_field'].split('/')[0]}"
-    return plots.curves(summary[summary["kind"] == kind], panels_of(kind), x="level", xlabel=k.xlabel,
+    mine = summary[summary["kind"] == kind]
+    return plots.curves(mine, panels_of(kind), x="level", xlabel=k.xlabel,
                         title=f"{TITLES[kind]}: generated architectures on {where}", references=references,
-                        invert_x=k.invert_x, log_x=kind in ("label_noise", "train_fraction", "holdout_top"))
+                        invert_x=k.invert_x, log_x=kind in ("label_noise", "train_fraction", "holdout_top"),
+                        chance=chance(kind, sorted(mine["level"].dropna().unique())),
+                        chance_note="dotted: chance (novelty: as if shown the whole pool visible to training)")
+
+
+def chance(kind: str, levels: Sequence[float]) -> dict[str, list[tuple[float | None, float]]]:
+    """What a sampler that ignores the labels scores, per metric (shares as fractions): 5 % of
+    its samples in the top 5 %; held-out hits in proportion to the held-out share; novelty —
+    counted, as for a generator shown the whole visible pool, against that pool — the share of
+    the table outside it (1 − the visible fraction; the held-out share; 0 when every
+    architecture is visible)."""
+    levels = list(levels)
+    out: dict[str, list[tuple[float | None, float]]] = {"top5_pct": [(None, 0.05)]}
+    if kind == "holdout_top":
+        out["heldout_hit_pct"] = [(x, x / 100.0) for x in levels]
+        out["novelty"] = [(x, x / 100.0) for x in levels]
+    elif kind == "train_fraction":
+        out["novelty"] = [(x, 1.0 - x / 100.0) for x in levels]
+    else:
+        out["novelty"] = [(None, 0.0)]
+    return out
 
 
 def _comparisons(rep: kit.Report, data, st: dict[str, Any]) -> None:
@@ -294,7 +326,7 @@ def _comparisons(rep: kit.Report, data, st: dict[str, Any]) -> None:
             for level in sorted(sub["level"].unique()):
                 at = sub[sub["level"] == level]
                 for a, b in pairs:
-                    res = kit.paired(at, a, b, metric, {})
+                    res = stats.paired(at, a, b, metric, {})
                     rows.append({"metric": metric, "kind": kind, "level": level, "a": a, "b": b, **res})
         clean = _clean_rows(data, st)
         # best accuracy of a generated sample is matched by uniform sampling of the same size
@@ -302,14 +334,14 @@ def _comparisons(rep: kit.Report, data, st: dict[str, Any]) -> None:
         refs = ("random_search", "uniform") if metric == "top5_pct" else ("uniform",)
         against = [*pairs, *((a, ref) for a in gens for ref in refs if ref in set(clean["method"]))]
         for a, b in against:
-            res = kit.paired(clean, a, b, metric, {})
+            res = stats.paired(clean, a, b, metric, {})
             rows.append({"metric": metric, "kind": "clean", "level": float("nan"), "a": a, "b": b, **res})
-    table = kit.holm(pd.DataFrame(rows))
+    table = stats.holm(pd.DataFrame(rows))
     rep.table("comparisons", table)
     rep.add("## Paired comparisons", "",
             "Difference a − b on the same seeds, with its 95 % CI, the exact Wilcoxon signed-rank p-value "
             "and the paired t-test's; each condition is compared once (the clean one too). "
-            f"{kit.correction_note(table)}.", "")
+            f"{stats.correction_note(table)}.", "")
     for _, r in table.iterrows():
         if r["verdict"] == "n.s.":
             continue

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from studies import kit, plots
+from studies import findings, kit, plots, stats
 from orchestrator.spec import SpecError
 
 SEEDS = {"smoke": 2, "local": 3, "full": 10}
@@ -231,21 +231,47 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     data = tidy(frame, st)
     rep.table("trials", frame)
     rep.table("tidy", data)
-    summary = kit.summarise(data, ["method", "source", "target"], [m for m, _, _ in METRICS])
+    summary = stats.summarise(data, ["method", "source", "target"], [m for m, _, _ in METRICS])
     rep.table("summary", summary)
     sources = [x for x in st["sources"] if x in set(data["source"])]
-    for method in sorted(data["method"].unique()):
+    rep.findings = findings.section(findings.generalisation(data, sources=sources, targets=names,
+                                                            name=plots.method_name))
+    chance = chance_row(data, names)
+    if chance is not None:
+        rep.table("chance", chance)
+    for method in sorted(set(data["method"]) - {CHANCE_METHOD}):  # uniform sampling is each map's chance row
         trained_on = set(data.loc[data["method"] == method, "source"])
         mine = [x for x in sources if x in trained_on]
         sub = summary[(summary["method"] == method) & (summary["metric"] == "top5_pct")]
         cell = {(r["source"], r["target"]): r for _, r in sub.iterrows()}
-        fig = transfer_figure(method, summary, mine, names)
+        fig = transfer_figure(method, summary, mine, names, chance)
         rep.add(f"## {method}", "", f"![{method}]({rep.figure(f'transfer_{method}', fig)})", "")
         rows = [[a, *(kit.fmt_ci(cell[(a, b)], 100.0, 1) if (a, b) in cell else "—" for b in names)] for a in mine]
-        rep.add("Top-5 % share on B (%), rows: trained on A; the diagonal is in-dataset.", "",
+        if chance is not None:
+            at = {r["target"]: r for _, r in chance.iterrows()}
+            rows.append([CHANCE_ROW, *(kit.fmt_ci(at[b], 100.0, 1) if b in at else "—" for b in names)])
+        rep.add("Top-5 % share on B (%), rows: trained on A; the diagonal is in-dataset"
+                + (f"; last row: {CHANCE_ROW}, pooled over the sources (the mapping's chance level)." if chance is not None
+                   else "; chance is 5 %."), "",
                 *kit.markdown_table(["A \\ B", *names], rows), "")
         rep.add(*_transfer_gap(data, method, mine, names), "")
     _comparisons(rep, data, sources, names)
+
+
+CHANCE_METHOD = "uniform"
+CHANCE_ROW = "uniform sampling (chance)"
+
+
+def chance_row(data, names: list[str]):
+    """Uniform sampling's top-5 % share on each target (``target``, ``mean``, ``lo``, ``hi``, ``n``),
+    each seed's value averaged over the sources first (a uniform draw does not depend on the
+    source's labels); ``None`` when the study ran no uniform reference (then chance is 5 %)."""
+    uni = data[data["method"] == CHANCE_METHOD]
+    if uni.empty:
+        return None
+    per_seed = uni.groupby(["target", "seed"], as_index=False)["top5_pct"].mean()
+    table = stats.summarise(per_seed, ["target"], ["top5_pct"])
+    return table[table["target"].isin(names)].reset_index(drop=True)
 
 
 def tau_figure(tau: np.ndarray, names: list[str]):
@@ -259,31 +285,42 @@ def tau_figure(tau: np.ndarray, names: list[str]):
                          xlabel="dataset", ylabel="dataset", cbar=f"Kendall τ (colours span {low:.2f} to 1)")
 
 
-def transfer_figure(method: str, summary, sources: list[str], names: list[str]):
+def transfer_figure(method: str, summary, sources: list[str], names: list[str], chance=None):
     """``method``'s top-5 % share on each target B (columns) when trained on each source A
-    (rows), from the report's summary table; every method's map on one colour scale."""
+    (rows), from the report's summary table; every method's map on one colour scale. ``chance``
+    (:func:`chance_row`) becomes the last row, below a gap; without it the title gives chance (5 %)."""
     top5 = summary[summary["metric"] == "top5_pct"]
     top = float(np.nanmax(top5["mean"])) * 100.0 if len(top5) else None
     sub = top5[top5["method"] == method]
     cell = {(r["source"], r["target"]): r for _, r in sub.iterrows()}
     grids = {k: np.array([[cell[(a, b)][k] if (a, b) in cell else np.nan for b in names] for a in sources])
              for k in ("mean", "lo", "hi")}
+    rows = [plots.space_name(a) for a in sources]
+    if chance is not None:
+        at = {r["target"]: r for _, r in chance.iterrows()}
+        for k in grids:
+            grids[k] = np.vstack([grids[k], [[at[b][k] if b in at else np.nan for b in names]]])
+        rows.append(CHANCE_ROW)
     diag = {i: names.index(a) for i, a in enumerate(sources) if a in names}
     outlined = "; outlined: in-dataset" if diag else ""
-    return plots.heatmap(grids["mean"], grids["lo"], grids["hi"], [plots.space_name(a) for a in sources],
+    reference = "" if chance is not None else "; chance: 5 %"
+    return plots.heatmap(grids["mean"], grids["lo"], grids["hi"], rows,
                          [plots.space_name(b) for b in names], scale=100.0, diagonal=diag, vmin=0.0, vmax=top,
+                         separator=len(sources) if chance is not None else None,
                          title=f"{plots.method_name(method)}: top-5 % share on B when trained on A\n"
-                               f"(mean [95 % CI] over {plots.seeds_label(sub['n'])}{outlined})",
+                               f"(mean [95 % CI] over {plots.seeds_label(sub['n'])}{outlined}{reference})",
                          xlabel="scored on dataset B", ylabel="trained on dataset A",
                          cbar="generated architectures\nin B's top 5 % (%)")
 
 
 def _transfer_gap(data, method: str, sources: list[str], names: list[str]) -> list[str]:
-    """How much of B's in-dataset top-5 % share a model trained elsewhere keeps (paired by seed)."""
+    """The transfer gap per pair A → B: B's in-dataset top-5 % share minus the share on B of a
+    model trained on A (paired by seed; positive: transfer loses)."""
     from trainables.stats import paired_difference
 
-    lines = ["Transfer gap: share on B from a model trained on A minus the share from a model trained on B "
-             "(same seeds; points):", ""]
+    lines = ["Transfer gap: share on B from a model trained on B (in-dataset) minus the share on B from a model "
+             "trained on A (same seeds; points; positive = transfer loses). Verdicts here are each pair's own CI; "
+             "the Findings correct them for the number of pairs.", ""]
     rows = []
     sub = data[data["method"] == method]
     for b in names:
@@ -295,23 +332,23 @@ def _transfer_gap(data, method: str, sources: list[str], names: list[str]) -> li
                 continue
             away = sub[(sub["source"] == a) & (sub["target"] == b)].set_index("seed")["top5_pct"]
             seeds = sorted(set(home.index) & set(away.index))
-            res = paired_difference(away.loc[seeds].tolist(), home.loc[seeds].tolist())
+            res = paired_difference(home.loc[seeds].tolist(), away.loc[seeds].tolist())
             rows.append([f"{a} → {b}", f"{res['diff'] * 100:.1f} [{res['lo'] * 100:.1f}, {res['hi'] * 100:.1f}]",
-                         res["n"], res["verdict"].replace("a>b", "better than in-dataset")
-                         .replace("a<b", "worse than in-dataset")])
+                         res["n"], res["verdict"].replace("a>b", "transfer worse than in-dataset")
+                         .replace("a<b", "transfer better than in-dataset")])
     return lines + kit.markdown_table(["transfer", "gap (points)", "seeds", "verdict"], rows) if rows else []
 
 
 def _comparisons(rep: kit.Report, data, sources: list[str], names: list[str]) -> None:
     import pandas as pd
 
-    methods = sorted(data["method"].unique())
+    methods = sorted(set(data["method"]) - {CHANCE_METHOD})  # generators vs chance: the Findings
     rows = []
     for i, a in enumerate(methods):
         for b in methods[i + 1:]:
             for src in sources:
                 for tgt in names:
-                    res = kit.paired(data, a, b, "top5_pct", {"source": src, "target": tgt})
+                    res = stats.paired(data, a, b, "top5_pct", {"source": src, "target": tgt})
                     if res["n"] == 0:
                         continue  # one of the two never trained on this source (cross-space references)
                     rows.append({"a": a, "b": b, "source": src, "target": tgt, "metric": "top5_pct", **res})
@@ -320,13 +357,13 @@ def _comparisons(rep: kit.Report, data, sources: list[str], names: list[str]) ->
     if table.empty:
         rep.add("One generator only: nothing to compare.")
         return
-    table = kit.holm(table)
+    table = stats.holm(table)
     rep.table("comparisons", table)
     claims = [f"- **{r['a'] if r['verdict'] == 'a>b' else r['b']}** beats "
               f"{r['b'] if r['verdict'] == 'a>b' else r['a']} on top-5 % share, {r['source']} → {r['target']}: "
               f"{abs(r['diff']) * 100:.1f} points, n = {r['n']}, Holm-adjusted p = {r['p_holm']:.3g}"
               for _, r in table.iterrows() if r["verdict"] != "n.s."]
-    rep.add(f"Difference on the same seeds. {kit.correction_note(table)}.", "",
+    rep.add(f"Difference on the same seeds. {stats.correction_note(table)}.", "",
             *(claims or ["- no difference survives the correction with the seeds run"]), "",
             f"All {len(table)} comparisons: `tables/comparisons.csv`.")
 

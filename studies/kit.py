@@ -1,4 +1,8 @@
-"""What every published study shares: parts, presets, the command line, running, reports.
+"""What every published study shares: parts, presets, the command line, running.
+
+Reports live apart: :mod:`studies.report` (the report folder and its atomic files),
+:mod:`studies.stats` (means with CIs, paired tests, Holm's correction) and
+:mod:`studies.findings` (the sentences a report opens with, written from the data).
 
 A study (``studies/degradation.py``, ``generalisation.py``, ``ablation.py``) is a list of
 :class:`Part` s. A part is one orchestrator study — one method under one condition, a
@@ -32,21 +36,21 @@ import dataclasses
 import functools
 import hashlib
 import json
-import math
 import os
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from orchestrator.cli import level, verbosity
 from orchestrator.spec import SpecError, StudySpec
+from studies.report import Report, fmt_ci, markdown_table, write_text  # noqa: F401 - the studies' names for them
+from studies.stats import (  # noqa: F401 - re-exported: callers outside studies/ use kit.<name>
+    ACCURACY_METRICS, ALPHA, BOUNDS_NOTE, SHARE_METRICS, correction_note, holm, metric_bounds, paired, summarise)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-    from matplotlib.figure import Figure
 
     from orchestrator.progress import StudyProgress
 
@@ -54,6 +58,8 @@ PRESETS = ("smoke", "local", "full")
 MANIFEST = "study.json"
 EXTENSION = "-more-"  # a part that adds variants or seeds to an earlier part: <part>-more-<digest>
 EXIT_OK, EXIT_TRIALS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+SEED_CEIL = 2**31 - 1  # numpy, torch and Ray accept seeds below this
+RESEED_ROOM = 10_000  # seeds a study may add above its own (the ablation re-seeds its winners there)
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,9 @@ def parser(prog: str, description: str, *, default_trainables: str, presets_help
     p.add_argument("--seeds", type=int, metavar="N",
                    help="seeds per condition (default: the preset's): seeds 0..N-1, as 'seeds: {count: N}' in a "
                         "study spec; shared by every method so comparisons are paired")
+    p.add_argument("--seed-offset", type=int, default=0, metavar="K",
+                   help="first seed (default 0): seeds K..K+N-1. Headline numbers belong on seeds no default was "
+                        "tuned on: e.g. --seed-offset 1000000 (bench/seeds.py keeps tuning below 1,000,000)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="F",
                    help="GPU share per trial, e.g. 0.25 packs 4 trials per GPU (default: 0, CPU)")
     p.add_argument("--out", default="results", metavar="DIR",
@@ -187,6 +196,9 @@ def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, 
     n_seeds = preset_seeds[args.preset] if args.seeds is None else args.seeds
     if n_seeds < 1:
         raise SpecError(f"--seeds must be at least 1, got {n_seeds}")
+    offset = getattr(args, "seed_offset", 0) or 0
+    if not 0 <= offset <= SEED_CEIL - n_seeds - RESEED_ROOM:
+        raise SpecError(f"--seed-offset must be in [0, {SEED_CEIL - n_seeds - RESEED_ROOM}], got {offset}")
     if not (args.gpus_per_trial >= 0 and (args.gpus_per_trial <= 1 or float(args.gpus_per_trial).is_integer())):
         raise SpecError(f"--gpus-per-trial must be a fraction in [0, 1] or a whole number, got {args.gpus_per_trial}")
     dataset = args.dataset
@@ -201,7 +213,7 @@ def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, 
         raise SpecError(f"--out: {exc}") from None
     report_dir = getattr(args, "report_dir", None) or (root.uri if root.is_local else "results")
     return Setup(kind=study_kind, study=name, preset=args.preset, space=space, dataset=dataset, data_dir=data_dir,
-                 trainables=names, seeds=tuple(range(n_seeds)), gpus_per_trial=float(args.gpus_per_trial),
+                 trainables=names, seeds=tuple(range(offset, offset + n_seeds)), gpus_per_trial=float(args.gpus_per_trial),
                  out=root.uri, resume=args.resume, wandb=not args.no_wandb,
                  report_only=args.report_only, address=args.address, verbose=level(args),
                  report_dir=Path(report_dir).expanduser().absolute(),
@@ -353,6 +365,10 @@ def run_parts(planned: Sequence[tuple[Part, str]], s: Setup, progress: "StudyPro
                 statuses = Store(s.out).read("trials", studies=[part.name]).column("status").to_pylist()
                 done, errors = statuses.count("TERMINATED"), statuses.count("ERROR")
             progress.start_part(part.name, part.spec.num_trials, done=done, errored=errors)
+        if part.spec.search:  # optuna-dashboard names the objectives in words, with their unit
+            from orchestrator.dashboards import name_optuna_objectives
+
+            name_optuna_objectives(part.spec)
         result = run_study(part.spec, resume=action == "resume", address=s.address, verbose=s.verbose,
                            progress=progress, run_config=wandb_run_config(s, part) if s.wandb else None)
         if progress is not None:
@@ -465,67 +481,6 @@ def trials_frame(s: Setup, manifest: Mapping[str, Any]) -> "pd.DataFrame":
     return df.sort_values(["part", "config_id", "seed"], kind="stable").reset_index(drop=True)
 
 
-# ----------------------------------------------------------------------------- report files
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder + rename)."""
-    _atomic(path, lambda tmp: Path(tmp).write_text(text))
-
-
-def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-class Report:
-    """The study's report folder: tables (Parquet + CSV), figures (PNG + SVG), ``report.md``.
-
-    Every file is written atomically and deterministically (no timestamps, fixed SVG ids), so a
-    report rebuilt from the same store is byte-identical.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-        self.lines: list[str] = []
-        self.tables: dict[str, "pd.DataFrame"] = {}
-        self.figures: list[Path] = []
-
-    def add(self, *lines: str) -> None:
-        self.lines.extend(lines)
-
-    def table(self, name: str, frame: "pd.DataFrame") -> str:
-        """Save ``frame`` as ``tables/<name>.parquet`` and ``.csv``; returns the relative CSV path."""
-        frame = frame.reset_index(drop=True)
-        self.tables[name] = frame
-        _atomic(self.folder / "tables" / f"{name}.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
-        _atomic(self.folder / "tables" / f"{name}.csv", lambda tmp: frame.to_csv(tmp, index=False))
-        return f"tables/{name}.csv"
-
-    def figure(self, name: str, fig: "Figure") -> str:
-        """Save ``fig`` as ``figures/<name>.png`` and ``.svg``; returns the relative PNG path."""
-        import matplotlib
-        import matplotlib.pyplot as plt
-
-        with matplotlib.rc_context({"svg.hashsalt": "gnas-report"}):
-            _atomic(self.folder / "figures" / f"{name}.png",
-                    lambda tmp: fig.savefig(tmp, format="png", dpi=130, metadata={"Software": None}))
-            _atomic(self.folder / "figures" / f"{name}.svg",
-                    lambda tmp: fig.savefig(tmp, format="svg", metadata={"Date": None, "Creator": None}))
-        plt.close(fig)
-        self.figures.append(self.folder / "figures" / f"{name}.png")
-        return f"figures/{name}.png"
-
-    def write(self) -> Path:
-        path = self.folder / "report.md"
-        write_text(path, "\n".join(self.lines).rstrip() + "\n")
-        return path
-
-
 def wandb_run_config(s: Setup, part: Part):
     """What the study adds to each W&B run of ``part`` (method, role, degradation kind and
     level: :func:`orchestrator.wandb_runs.part_run_config`)."""
@@ -622,135 +577,3 @@ def scale_up_hint(s: Setup, prog: str) -> str:
     command = prog if prog.startswith("gnas") else f"python {prog}"
     return (f"to scale up: {command} --preset full --gpus-per-trial 0.25 --address auto  "
             "(on a Ray cluster; see cluster/README.md), or --seeds N for more seeds here")
-
-
-# ----------------------------------------------------------------------------- statistics
-SHARE_METRICS = ("validity", "uniqueness", "novelty", "heldout_hit_pct", "top1_pct", "top5_pct", "top10_pct")
-ACCURACY_METRICS = ("acc_mean", "acc_median", "acc_best", "best_found")
-ALPHA = 0.05
-"""Family-wise error rate of a report's claims (Holm's step-down correction, :func:`holm`)."""
-
-
-def metric_bounds(space: str, data_dir: str | None, eval_field: str) -> dict[str, tuple[float, float]]:
-    """Where each metric's truth lies: shares in [0, 1], accuracies between the worst and the
-    best value of ``eval_field`` in the benchmark (no sample can beat the table's best)."""
-    import numpy as np
-
-    from trainables.spaces import load_table
-
-    col = load_table(space, data_dir).column(eval_field)
-    acc = (float(np.nanmin(col)), float(np.nanmax(col)))
-    return {**{m: (0.0, 1.0) for m in SHARE_METRICS}, **{m: acc for m in ACCURACY_METRICS}}
-
-
-BOUNDS_NOTE = ("intervals are clipped to the metric's range (shares to [0, 1], accuracies to the benchmark's "
-               "worst and best value of the field): the t interval is symmetric and can cross a bound the mean "
-               "cannot")
-
-
-def summarise(frame: "pd.DataFrame", by: Sequence[str], metrics: Sequence[str],
-              bounds: Mapping[str, tuple[float, float]] | None = None) -> "pd.DataFrame":
-    """Mean and 95 % CI over seeds of each metric, per group: the tidy table behind a plot.
-
-    One row per (group, metric) with ``mean``, ``lo``, ``hi``, ``n`` (seeds), ``ci`` (``t`` or
-    ``bootstrap``, see :func:`trainables.stats.seed_ci`) and ``clipped``. Intervals are clipped
-    to the metric's range (:data:`BOUNDS_NOTE`): ``bounds`` (metric → (low, high), e.g.
-    :func:`metric_bounds`), shares (:data:`SHARE_METRICS`, ``top…_pct@field``) to [0, 1] always.
-    """
-    import pandas as pd
-
-    from trainables.stats import seed_ci
-
-    rows = []
-    if frame.empty:
-        return pd.DataFrame(columns=[*by, "metric", "mean", "lo", "hi", "n", "ci", "clipped"])
-    ranges = {m: (0.0, 1.0) for m in SHARE_METRICS} | dict(bounds or {})
-    for key, g in frame.groupby(list(by), sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        for m in metrics:
-            if m not in g:
-                continue
-            ci = seed_ci(g.sort_values("seed")[m].astype(float).tolist())
-            low, high = ranges.get(m, ranges.get(m.split("@")[0], (-math.inf, math.inf)))
-            lo, hi = max(ci["lo"], low), min(ci["hi"], high)
-            clipped = bool((lo != ci["lo"] or hi != ci["hi"]) and math.isfinite(ci["lo"]))
-            rows.append({**dict(zip(by, key)), "metric": m, "mean": ci["mean"], "lo": lo, "hi": hi,
-                         "n": ci["n"], "ci": ci["method"], "clipped": clipped})
-    return pd.DataFrame(rows)
-
-
-def paired(frame: "pd.DataFrame", method_a: str, method_b: str, metric: str,
-           where: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`trainables.stats.paired_difference` of two methods' ``metric`` on shared seeds,
-    restricted to the rows matching ``where`` (column → value), plus ``p_t``: the two-sided
-    paired t-test's p-value (the test the t interval inverts; :func:`holm` corrects it)."""
-    from trainables.stats import paired_difference
-
-    sel = frame
-    for col, value in where.items():
-        sel = sel[sel[col] == value]
-    a = sel[sel["method"] == method_a].set_index("seed")[metric]
-    b = sel[sel["method"] == method_b].set_index("seed")[metric]
-    seeds = sorted(set(a.index) & set(b.index))
-    x, y = a.loc[seeds].astype(float).tolist(), b.loc[seeds].astype(float).tolist()
-    return {**paired_difference(x, y), "p_t": _paired_t(x, y)}
-
-
-def _paired_t(a: Sequence[float], b: Sequence[float]) -> float:
-    import numpy as np
-    from scipy import stats as st
-
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    d = d[np.isfinite(d)]
-    if len(d) < 2:
-        return float("nan")
-    if np.ptp(d) <= 1e-9 * max(1.0, float(np.abs(d).max())):  # no spread (up to rounding): certain if nonzero
-        return 0.0 if abs(float(d.mean())) > 1e-12 else 1.0
-    return float(st.ttest_1samp(d, 0.0).pvalue)
-
-
-def holm(table: "pd.DataFrame", alpha: float = ALPHA) -> "pd.DataFrame":
-    """``table`` (rows of :func:`paired`, one family) with ``p_holm`` — Holm's step-down adjusted
-    ``p_t`` over every row with a p-value — and ``verdict`` rewritten: ``a>b`` / ``a<b`` only where
-    ``p_holm < alpha`` with at least :data:`~trainables.stats.MIN_PAIRS_FOR_CLAIM` seeds."""
-    import numpy as np
-
-    from trainables.stats import MIN_PAIRS_FOR_CLAIM
-
-    out = table.copy()
-    if out.empty:
-        return out.assign(p_holm=[], verdict=[])
-    p = out["p_t"].astype(float).to_numpy()
-    ok = np.isfinite(p)
-    adjusted = np.full(len(p), np.nan)
-    order = np.argsort(p[ok], kind="stable")
-    m = int(ok.sum())
-    steps = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[ok][order]))
-    adjusted[np.flatnonzero(ok)[order]] = steps
-    out["p_holm"] = adjusted
-    claim = (out["p_holm"] < alpha) & (out["n"] >= MIN_PAIRS_FOR_CLAIM)
-    out["verdict"] = np.where(claim & (out["diff"] > 0), "a>b", np.where(claim & (out["diff"] < 0), "a<b", "n.s."))
-    return out
-
-
-def correction_note(table: "pd.DataFrame", alpha: float = ALPHA) -> str:
-    """The sentence a report states under its claims."""
-    return (f"A claim needs a paired t-test p-value below {alpha:g} after Holm's correction over all "
-            f"{int(table['p_t'].notna().sum()) if len(table) else 0} comparisons of this table (family-wise error "
-            f"{alpha:.0%}); the intervals are each comparison's own 95 % CI")
-
-
-def fmt_ci(row: Mapping[str, Any], scale: float = 1.0, digits: int = 2) -> str:
-    """``mean [lo, hi]`` (or just the mean with one seed)."""
-    m = row["mean"] * scale
-    if not math.isfinite(m):
-        return "—"
-    if not (math.isfinite(row["lo"]) and math.isfinite(row["hi"])):
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} [{row['lo'] * scale:.{digits}f}, {row['hi'] * scale:.{digits}f}]"
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return lines

@@ -73,15 +73,28 @@ class Panel:
     references: bool = True  # draw the reference lines here (not where they mean nothing)
 
 
+CHANCE_LABEL = "chance: a sampler that ignores the labels"
+BAND_REACH = 1.0
+"""A CI band may widen a panel's y range by at most this many times the span of the lines,
+references and chance levels it shows: beyond that it is cut at the edge (and the legend says
+so), so one wide band cannot squash every line into a corner."""
+
+
 def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: str, title: str,
            references: "pd.DataFrame | None" = None, invert_x: bool = False, log_x: bool = False,
-           reference_label: str = "clean data") -> "Figure":
+           reference_label: str = "clean data",
+           chance: Mapping[str, Sequence[tuple[float | None, float]]] | None = None,
+           chance_note: str = "") -> "Figure":
     """One panel per metric, side by side (two rows of two for four); x = ``summary[x]``, one
     line per ``method`` with its CI band.
 
     ``references`` (rows with ``method``, ``metric``, ``mean``, ``lo``, ``hi``, ``n``) are
     baselines that do not depend on x: a dashed line at their mean and, so that their
     intervals do not cover the methods' bands, their 95 % CI as a bar just right of the panel.
+    ``chance`` maps a metric to its chance level (unscaled, like the summary): ``[(None, y)]``
+    is one level at every x, ``[(x, y), …]`` a level per x; drawn dotted black.
+    Each panel's y range is its own: the lines, references and chance levels, with the bands
+    up to :data:`BAND_REACH`. A log x axis says so in its label.
     """
     import matplotlib.transforms as mtransforms
 
@@ -94,8 +107,12 @@ def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: 
     ref_methods = sorted(references["method"].unique()) if references is not None and not references.empty else []
     colours = {m: f"C{i}" for i, m in enumerate([*methods, *ref_methods])}
     handles: dict[str, object] = {}
+    cut = False
     for ax, panel in zip(axes.flat, panels):
         data = summary[summary["metric"] == panel.metric]
+        core: list[float] = list(data["mean"].dropna() * panel.scale)  # what the y range must show
+        bands: list[float] = list(pd_values(data, ("lo", "hi")) * panel.scale)
+        ref_bars: list[tuple] = []  # (x in axes units, mean, lo, hi, colour, transform): drawn once scaled
         for m in methods:
             d = data[data["method"] == m].sort_values(x)
             if d.empty:
@@ -115,31 +132,47 @@ def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: 
                 if r.empty:
                     continue
                 r = r.iloc[0]
+                core.append(r["mean"] * panel.scale)
+                bands += [v * panel.scale for v in (r["lo"], r["hi"]) if np.isfinite(v)]
                 n = f", {seeds_label([r['n']])}" if "n" in r else ""
                 label = f"{method_name(m)} ({reference_label}{n})"
                 line = ax.axhline(r["mean"] * panel.scale, color=colours[m], linestyle="--", linewidth=1.1,
                                   alpha=0.9, label=label, zorder=1)
                 handles.setdefault(label, line)
                 if np.isfinite(r["lo"]):
-                    ax.errorbar([1.025 + 0.03 * i], [r["mean"] * panel.scale],
-                                yerr=[[(r["mean"] - r["lo"]) * panel.scale], [(r["hi"] - r["mean"]) * panel.scale]],
-                                transform=beside, color=colours[m], capsize=2.5, marker="_", linewidth=1.2,
-                                clip_on=False)
+                    ref_bars.append((1.025 + 0.03 * i, r["mean"] * panel.scale, r["lo"] * panel.scale,
+                                     r["hi"] * panel.scale, colours[m], beside))
+        levels = sorted(summary[x].dropna().unique()) if not summary.empty else []
+        level = (chance or {}).get(panel.metric)
+        if level:
+            if level[0][0] is None:
+                line = ax.axhline(level[0][1] * panel.scale, color="black", linestyle=":", linewidth=1.4, zorder=1)
+            else:
+                pts = sorted(level)
+                (line,) = ax.plot([p[0] for p in pts], [p[1] * panel.scale for p in pts], color="black",
+                                  linestyle=":", linewidth=1.4, marker=".", zorder=1)
+            core += [y * panel.scale for _, y in level]
+            handles.setdefault(CHANCE_LABEL, line)
         ax.set_title(panel.title, fontsize=10)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(xlabel + ("\n(axis linear from 0 to 1, logarithmic above: levels not evenly spaced)"
+                                if log_x and _uneven(levels) else ""))
         ax.set_ylabel(panel.ylabel)
         if log_x:
             ax.set_xscale("symlog", linthresh=1.0)
-        levels = sorted(summary[x].dropna().unique()) if not summary.empty else []
         if levels:  # tick exactly the levels that were run, in plain numbers
             ax.set_xticks(levels, labels=[f"{v:g}" for v in levels])
             ax.minorticks_off()
             ax.margins(x=0.06)
         if invert_x:
             ax.invert_xaxis()
-        if panel.scale == 100.0:  # a share in percent: no axis beyond [0, 100]
-            low, high = ax.get_ylim()
-            ax.set_ylim(max(low, -1.0), min(high, 101.0))
+        if core:
+            cut |= _own_range(ax, core, bands, share=panel.scale == 100.0)
+        low, high = ax.get_ylim()
+        for bx, mean, lo, hi, colour, beside in ref_bars:  # beside the panel, so clipped to its range by hand
+            lo_c, hi_c = max(lo, low), min(hi, high)
+            ax.errorbar([bx], [mean], yerr=[[mean - lo_c], [hi_c - mean]], transform=beside, color=colour,
+                        capsize=2.5, marker="_", linewidth=1.2, clip_on=False)
+            cut |= lo_c > lo or hi_c < hi
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
@@ -147,19 +180,53 @@ def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: 
         note = f"lines: mean over seeds; {BAND}"
         if ref_methods:
             note += "; dashed: references (their CI: bars right of each panel)"
+        if chance_note:
+            note += "\n" + chance_note
+        if cut:
+            note += "\na band that would dwarf the lines is cut at the panel's edge (the tables hold it whole)"
         fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(len(handles), 3),
                    fontsize=9, frameon=False, title=note, title_fontsize=8.5)
     fig.suptitle(title, fontsize=11)
     return fig
 
 
+def pd_values(frame: "pd.DataFrame", columns: Sequence[str]) -> np.ndarray:
+    """The finite values of ``columns`` of ``frame``, flat."""
+    values = frame[[c for c in columns if c in frame]].to_numpy(dtype=float).ravel()
+    return values[np.isfinite(values)]
+
+
+def _uneven(levels: Sequence[float]) -> bool:
+    steps = np.diff(np.asarray(levels, dtype=float))
+    return len(steps) > 1 and not np.allclose(steps, steps[0])
+
+
+def _own_range(ax, core: Sequence[float], bands: Sequence[float], *, share: bool) -> bool:
+    """Scale ``ax``'s y axis to ``core`` values, widened by ``bands`` up to :data:`BAND_REACH`
+    times their span (a share in percent stays within [0, 100]); returns whether a band is cut."""
+    low, high = float(np.min(core)), float(np.max(core))
+    span = max(high - low, 0.05 * max(abs(high), 1.0))
+    reach_low, reach_high = low - BAND_REACH * span, high + BAND_REACH * span
+    b_low = min([low, *bands]) if len(bands) else low
+    b_high = max([high, *bands]) if len(bands) else high
+    cut = b_low < reach_low or b_high > reach_high
+    low, high = max(b_low, reach_low), min(b_high, reach_high)
+    pad = 0.06 * (high - low)
+    low, high = low - pad, high + pad
+    if share:
+        low, high = max(low, -1.0), min(high, 101.0)
+    ax.set_ylim(low, high)
+    return cut
+
+
 def heatmap(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: Sequence[str], cols: Sequence[str], *,
             title: str, xlabel: str, ylabel: str, cbar: str, scale: float = 1.0, digits: int = 1,
             diagonal: Mapping[int, int] | None = None, cmap: str = "viridis",
-            vmin: float | None = None, vmax: float | None = None) -> "Figure":
+            vmin: float | None = None, vmax: float | None = None, separator: int | None = None) -> "Figure":
     """A matrix of ``mean`` with ``[lo, hi]`` written in each cell; ``diagonal`` maps a row to
-    the column that is its in-dataset reference (outlined). ``vmin``/``vmax`` are in displayed
-    units: give every heatmap of one study the same ones, so one colour means one value."""
+    the column that is its in-dataset reference (outlined); rows from ``separator`` on are set
+    apart by a white gap (a reference row). ``vmin``/``vmax`` are in displayed units: give every
+    heatmap of one study the same ones, so one colour means one value."""
     plt = _pyplot()
     m = np.asarray(mean, dtype=float) * scale
     height = max(3.4, 0.8 * len(rows) + 2.4)  # a one-row map still has room for its colourbar's label
@@ -180,6 +247,8 @@ def heatmap(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: Sequence[str
                     color=_ink(colormap(im.norm(m[i, j]))))
     for i, j in (diagonal or {}).items():
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    if separator is not None:  # rows from ``separator`` on are references, not more of the same
+        ax.axhline(separator - 0.5, color="white", linewidth=5)
     bar = fig.colorbar(im, ax=ax, shrink=0.9)
     bar.set_label(cbar, fontsize=9)
     ax.set_xlabel(xlabel)
@@ -228,17 +297,20 @@ def bars(names: Sequence[str], values: Sequence[float], *, xlabel: str, title: s
 
 
 def frontier(points: "pd.DataFrame", *, knob_labels: Mapping[str, str], xlabel: str, ylabel: str, title: str,
-             x: str = "uniqueness", y: str = "top5_pct", scale: float = 1.0) -> "Figure":
+             x: str = "uniqueness", y: str = "top5_pct", scale: float = 1.0, front: Sequence[int] = (),
+             chance_y: float | None = None) -> "Figure":
     """Two metrics at once, one line per ``method`` through its knob ``value``s in order.
 
     ``points`` has one row per (method, value) with ``x``/``y`` means and their ``_lo``/``_hi``
     95 % CI columns and ``n`` seeds; a method with a single point (no knob, NaN value) is a lone
-    marker. Every point carries CI bars on both axes and, small, its knob value; the legend names
-    each method's knob.
+    marker. Every point carries CI bars on both axes and, small, its knob value, placed where it
+    overlaps no other label or point; the legend names each method's knob. ``front`` (indices of
+    ``points``) are ringed as the non-dominated points; ``chance_y`` (unscaled) is drawn dotted.
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.6, 5.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.6, 5.8), layout="constrained")
     markers = "osD^vP*X"
+    labels: list[tuple[float, float, str, str]] = []  # (x, y, text, colour), placed once the axes are final
     for i, (method, d) in enumerate(points.groupby("method", sort=True)):
         d = d.sort_values("value")
         xs, ys = d[x].to_numpy(float) * scale, d[y].to_numpy(float) * scale
@@ -251,19 +323,59 @@ def frontier(points: "pd.DataFrame", *, knob_labels: Mapping[str, str], xlabel: 
         label = f"{method_name(method)}, {seeds_label(d['n'])}" + (f" (knob: {knob})" if knob else "")
         ax.errorbar(xs, ys, xerr=err(x, xs), yerr=err(y, ys), color=f"C{i}", marker=markers[i % len(markers)],
                     markersize=5, capsize=2.5, linewidth=1.3, elinewidth=0.9, label=label, zorder=3)
-        for vx, vy, v in zip(xs, ys, d["value"]):
-            if np.isfinite(v):
-                ax.annotate(f"{v:g}", (vx, vy), textcoords="offset points", xytext=(5, 4), fontsize=7.5,
-                            color=f"C{i}")
+        labels += [(vx, vy, f"{v:g}", f"C{i}") for vx, vy, v in zip(xs, ys, d["value"]) if np.isfinite(v)]
+    if len(front):
+        f = points.loc[list(front)]
+        ax.scatter(f[x] * scale, f[y] * scale, s=190, facecolors="none", edgecolors="black", linewidths=1.4,
+                   zorder=4, label="non-dominated: no other point is higher on both axes")
+    if chance_y is not None:
+        ax.axhline(chance_y * scale, color="black", linestyle=":", linewidth=1.3, zorder=1,
+                   label=f"{CHANCE_LABEL} ({chance_y * scale:g} %)" if scale == 100.0 else CHANCE_LABEL)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if scale == 100.0:
         for get, put in ((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim)):
             low, high = get()
             put(max(low, -1.0), min(high, 101.0))
+    _place_labels(fig, ax, labels, [(px * scale, py * scale) for px, py in zip(points[x], points[y])])
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=11)
     fig.legend(loc="outside lower center", ncol=2, fontsize=8.5, frameon=False,
                title="points: mean over seeds, labelled with the knob's value\n"
                      "bars: 95 % CI on both axes; up and right is better", title_fontsize=8.5)
     return fig
+
+
+LABEL_OFFSETS = ((5, 4), (5, -11), (-7, 6), (-7, -12), (8, -3), (-12, -3), (0, 10), (0, -15), (12, 9), (-14, 9),
+                 (12, -16), (-14, -16))
+"""Where a knob label may sit around its point (points, right/up positive), in order of preference."""
+
+
+def _place_labels(fig, ax, labels: Sequence[tuple[float, float, str, str]],
+                  markers: Sequence[tuple[float, float]]) -> None:
+    """Annotate each ``(x, y, text, colour)`` at the first offset whose box overlaps no label
+    placed before and no marker (display coordinates, after the axes' limits are final)."""
+    fig.canvas.draw()  # final layout: data → pixel transforms are what the saved file shows
+    to_px = ax.transData.transform
+    dpi_scale = fig.dpi / 72.0
+    taken: list[tuple[float, float, float, float]] = []
+    for mx, my in markers:
+        if np.isfinite(mx) and np.isfinite(my):
+            px, py = to_px((mx, my))
+            taken.append((px - 4 * dpi_scale, py - 4 * dpi_scale, px + 4 * dpi_scale, py + 4 * dpi_scale))
+    for vx, vy, text, colour in labels:
+        px, py = to_px((vx, vy))
+        w, h = (4.6 * len(text) + 2) * dpi_scale, 9 * dpi_scale
+        choice = LABEL_OFFSETS[0]
+        for dx, dy in LABEL_OFFSETS:
+            x0 = px + dx * dpi_scale - (w if dx < 0 else 0)
+            y0 = py + dy * dpi_scale
+            box = (x0, y0, x0 + w, y0 + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+                choice = (dx, dy)
+                break
+        dx, dy = choice
+        x0 = px + dx * dpi_scale - (w if dx < 0 else 0)
+        taken.append((x0, py + dy * dpi_scale, x0 + w, py + dy * dpi_scale + h))
+        ax.annotate(text, (vx, vy), textcoords="offset points", xytext=(dx, dy), fontsize=7.5, color=colour,
+                    ha="right" if dx < 0 else "left", va="bottom")

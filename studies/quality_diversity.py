@@ -35,7 +35,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from studies import kit, plots
+from studies import findings, kit, plots, stats
 from orchestrator.spec import SpecError
 
 SEEDS = {"smoke": 2, "local": 3, "full": 10}
@@ -192,17 +192,20 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
         rep.add("No finished trials in the store yet.")
         return
     data = tidy(frame, manifest)
-    bounds = kit.metric_bounds(st["space"], st.get("data_dir"), st["eval_field"])
-    summary = kit.summarise(data, ["method", "value"], METRICS, bounds)
+    bounds = stats.metric_bounds(st["space"], st.get("data_dir"), st["eval_field"])
+    summary = stats.summarise(data, ["method", "value"], METRICS, bounds)
     pts = points(summary)
     rep.add(f"Trials finished: {len(frame)} (rows: `{rep.table('trials', frame)}`, tidy: "
             f"`{rep.table('tidy', data)}`, per point: `{rep.table('points', pts)}`).", "",
-            f"Intervals are 95 % confidence intervals of the mean over seeds; {kit.BOUNDS_NOTE}.", "")
+            f"Intervals are 95 % confidence intervals of the mean over seeds; {stats.BOUNDS_NOTE}.", "")
     rep.table("summary", summary)
-    path = rep.figure("quality_diversity", figure(pts, st))
-    rep.add(f"![quality against diversity]({path})", "")
     front = set(non_dominated(pts))
+    path = rep.figure("quality_diversity", figure(pts, st, sorted(front)))
+    rep.add(f"![quality against diversity]({path})", "")
     knobs = st["knobs"]
+    rep.findings = findings.section(findings.quality_diversity(
+        pts, sorted(front), data, label=lambda m, v: f"{plots.method_name(m)} ({_setting(m, v, knobs)})"
+        if m in knobs else plots.method_name(m)))
 
     def ci(p, metric: str, scale: float = 1.0) -> str:
         return kit.fmt_ci({"mean": p[metric], "lo": p[f"{metric}_lo"], "hi": p[f"{metric}_hi"]}, scale)
@@ -244,8 +247,8 @@ def _dominance(rep: kit.Report, data) -> None:
                 continue
             for metric in (QUALITY, DIVERSITY):
                 sub = keyed[keyed["point"].isin((a, b))].assign(method=lambda d: d["point"])
-                rows.append({"metric": metric, "a": a, "b": b, **kit.paired(sub, a, b, metric, {})})
-    table = kit.holm(pd.DataFrame(rows)) if rows else pd.DataFrame()
+                rows.append({"metric": metric, "a": a, "b": b, **stats.paired(sub, a, b, metric, {})})
+    table = stats.holm(pd.DataFrame(rows)) if rows else pd.DataFrame()
     rep.table("comparisons", table)
     claims = []
     if not table.empty:
@@ -259,18 +262,19 @@ def _dominance(rep: kit.Report, data) -> None:
                     claims.append(f"- **{w}** dominates {l} (significantly better on {gains}{tail})")
     rep.add("## Dominance", "",
             "Points are `method@knob value`. For every pair of points of different methods: paired differences "
-            f"of both metrics on shared seeds. {kit.correction_note(table) if not table.empty else 'No pairs.'}. "
+            f"of both metrics on shared seeds. {stats.correction_note(table) if not table.empty else 'No pairs.'}. "
             "A dominance claim needs one significant gain and a mean at least as high on the other metric.", "",
             *(claims or ["- no dominance survives the correction with the seeds run"]), "",
             f"All {len(table)} tests: `tables/comparisons.csv`.", "")
 
 
-def figure(pts, settings: dict[str, Any]):
-    """The quality–diversity figure from the report's point table."""
+def figure(pts, settings: dict[str, Any], front: Sequence[int] = ()):
+    """The quality–diversity figure from the report's point table; ``front`` ringed."""
     where = f"{plots.space_name(settings['space'])}, {settings['eval_field'].split('/')[0]}"
     labels = {m: KNOBS[m].label if m in KNOBS else "" for m in pts["method"].unique()}
-    return plots.frontier(pts, knob_labels=labels, xlabel="uniqueness: distinct cells / valid samples (%)",
-                          ylabel="generated archs in the top 5 % (%)", scale=100.0,
+    return plots.frontier(pts, knob_labels=labels, front=front, chance_y=findings.CHANCE_TOP5,
+                          xlabel="uniqueness: distinct isomorphism classes / valid samples (%)",
+                          ylabel="generated architectures in the top 5 % (%)", scale=100.0,
                           title=f"Quality against diversity: generated architectures on {where}")
 
 

@@ -141,3 +141,42 @@ def test_a_quiet_stretch_still_gets_a_line_every_interval():
         progress.running_now(1)
     lines = out.getvalue().splitlines()
     assert len(lines) == 4 and lines[-1].endswith("elapsed 1:30, ETA — | best top5_pct —")
+
+
+class Tty(io.StringIO):
+    """A stream that says it is a terminal, with a file descriptor to ask for its size."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 99
+
+
+@pytest.mark.parametrize("columns, live", [(0, False), (120, True)])
+def test_a_terminal_that_reports_zero_columns_gets_plain_lines(monkeypatch, columns, live):
+    import os
+
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd: os.terminal_size((columns, 0 if not columns else 40)))
+    out = Tty()
+    progress = StudyProgress(Objective.of("top5_pct", "max"), stream=out, interval=0.0)
+    assert progress.live is live
+    progress.plan(1, 2)
+    progress.start_part("study-gnn2gnn", 2)
+    progress.trial_finished("t1", "TERMINATED", {"top5_pct": 0.25})
+    progress.close()
+    if not live:  # every state on a line of its own, ended: a pty without a size shows each one
+        lines = out.getvalue().splitlines()
+        assert lines and all("\r" not in line and "\x1b" not in line for line in lines)
+        assert "part 1/1 study-gnn2gnn | 1/2 trials: 1 done, 0 running, 0 errored" in out.getvalue()
+        assert "best top5_pct 25.00 %" in lines[-1]
+
+
+def test_a_stream_whose_size_cannot_be_read_is_not_live(monkeypatch):
+    import os
+
+    def no_size(fd):
+        raise OSError("not a terminal")
+
+    monkeypatch.setattr(os, "get_terminal_size", no_size)
+    assert StudyProgress(None, stream=Tty()).live is False
