@@ -1,8 +1,13 @@
 """GNN2GNN on NAS-Bench-201 against the product-of-marginals baseline and random sampling.
 
-    python bench/gnn2gnn_measure.py [--data-dir ../shared/data] [--seeds 3] [--seed0 0] [--jobs 2]
+    python bench/gnn2gnn_measure.py [--data-dir ../shared/data] [--seeds 10] [--seed-offset K] [--jobs 2]
                                     [--epochs N] [--steps N] [--variants default,before19,encodings,good20]
                                     [--set JSON] [--full-data-only] [--quick]
+
+Seeds (``bench/seeds.py``): without ``--seed-offset`` the run draws a fresh measurement block of
+``--seeds`` seeds at random (at or above 1,000,000) and prints it with the flags that rerun it;
+``--seed-offset K`` below 1,000,000 names a tuning block. Every table's caption carries the
+block, and so must the results file beside each figure.
 
 Labels: ``cifar10-valid/valid/200`` (common's default); statistics: ``cifar10/test/200``;
 1,000 generated architectures per trial. Settings: full training data, and the top 10 %
@@ -19,22 +24,34 @@ seed and setting):
 * ``random`` (``space.sample_random``).
 
 Prints Markdown tables (mean ± 95 % CI over seeds): the common statistics on cifar10 test,
-then the same generated architectures scored on cifar100 and imagenet16 (200-epoch test,
-from the ``archs.parquet`` columns ``common.finish`` writes). Trials run in ``--jobs``
-processes of one torch thread each. Not part of the test run.
+the bar of issue 30 (top-5 % share ≥ 0.41 and uniqueness ≥ 0.68, each axis's CI against the
+marginals' at q = 10 %), then the same generated architectures scored on cifar100 and
+imagenet16 (200-epoch test, from the ``archs.parquet`` columns ``common.finish`` writes).
+Trials run in ``--jobs`` processes of one torch thread each. Not part of the test run.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import multiprocessing as mp
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+
+
+def _fail(message: str) -> None:
+    """One ``error:`` line on stderr, exit 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+BAR = {"top5_pct": 0.41, "uniqueness": 0.68}   # issue 30's bar (goal: 0.5 at 0.8)
+REFERENCE = "marginals q=10 %"
 LABEL, EVAL = "cifar10-valid/valid/200", "cifar10/test/200"
 CROSS = ("cifar100/test/200", "imagenet16/test/200")
 COLS = ("validity", "uniqueness", "novelty", "top1_pct", "top5_pct", "top10_pct", "heldout_hit_pct",
@@ -76,22 +93,43 @@ def _shares(valid: np.ndarray, acc: np.ndarray, thresholds: dict[float, float]) 
     return out
 
 
+def ci_relation(a: list[float], ref: list[float]) -> str:
+    """``a``'s 95 % CI against ``ref``'s: "above" / "below" when they are separated, else "overlap"."""
+    from trainables.stats import mean_ci
+
+    (ma, ha, _), (mr, hr, _) = mean_ci(a), mean_ci(ref)
+    if ma - ha > mr + hr:
+        return f"above ({ma - ha:.3f} > {mr + hr:.3f})"
+    if ma + ha < mr - hr:
+        return f"below ({ma + ha:.3f} < {mr - hr:.3f})"
+    return f"overlap ([{ma - ha:.3f}, {ma + ha:.3f}] vs [{mr - hr:.3f}, {mr + hr:.3f}])"
+
+
 def main() -> None:
+    from bench.seeds import add_seed_arguments, seed_block
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=str(DEFAULT_DATA))
-    p.add_argument("--seeds", type=int, default=3)
+    add_seed_arguments(p, default_count=10)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--epochs", type=int, default=None, help="default: the trainable's")
     p.add_argument("--steps", type=int, default=None, help="steps per epoch; default: the trainable's")
     p.add_argument("--variants", default="default,good20",
                    help="GNN2GNN variants, comma-separated (default, good20); the held-out setting runs the first")
     p.add_argument("--quick", action="store_true", help="2 epochs × 20 steps (checks the script runs)")
-    p.add_argument("--seed0", type=int, default=0,
-                   help="first seed (measurements: 0..; tuning runs used 100.., never measured here)")
     p.add_argument("--set", default="{}", metavar="JSON", help="overrides of every GNN2GNN variant's config")
     p.add_argument("--full-data-only", action="store_true", help="skip the held-out setting")
     args = p.parse_args()
-    chosen = [VARIANTS[v.strip()] for v in args.variants.split(",") if v.strip()]
+    try:
+        chosen = [VARIANTS[v.strip()] for v in args.variants.split(",") if v.strip()]
+        overrides = json.loads(args.set)
+    except KeyError as e:
+        _fail(f"unknown variant {e.args[0]!r} (one of {', '.join(VARIANTS)})")
+    except json.JSONDecodeError as e:
+        _fail(f"--set is not JSON: {e}")
+    if not chosen:
+        _fail("--variants names no variant")
+    block = seed_block(args)
     warnings.filterwarnings("ignore", ".*torch.jit.script.*", DeprecationWarning)
 
     from trainables import gnn2gnn
@@ -99,14 +137,13 @@ def main() -> None:
     from trainables.degrade import Degradation
     from trainables.oracle import open_benchmark
     from trainables.spaces import load_table
-    from trainables.stats import format_ci
+    from trainables.stats import format_ci, mean_ci
 
     table = load_table("nb201", args.data_dir)
     epochs = 2 if args.quick else (args.epochs or gnn2gnn.DEFAULTS["epochs"])
     steps = 20 if args.quick else (args.steps or gnn2gnn.DEFAULTS["steps_per_epoch"])
     settings = {"full data": 0.0} if args.full_data_only else {"full data": 0.0, "top 10 % held out": 10.0}
-    seeds = range(args.seed0, args.seed0 + args.seeds)
-    overrides = json.loads(args.set)
+    seeds = block.seeds
     if args.quick or args.epochs:  # a length asked for on the command line holds for every variant
         overrides = {"epochs": epochs, **overrides}
     base = {"space": "nb201", "data_dir": args.data_dir, "label_field": LABEL, "eval_field": EVAL,
@@ -165,7 +202,9 @@ def main() -> None:
     order = [*(name for name, _ in chosen), *(f"marginals q={q} %" for q in (5, 10, 20, 50)), "random"]
     print(f"GNN2GNN on NB201: labels {LABEL}, statistics {EVAL}, 1,000 samples per trial; "
           f"{epochs} epochs × {steps} steps (batch {gnn2gnn.DEFAULTS['batch_size']}); "
-          f"mean ± 95 % CI over {args.seeds} seeds; shares are fractions of all samples.")
+          f"mean ± 95 % CI over {block.label}; shares are fractions of all samples.")
+    print(f"Rerun: python bench/gnn2gnn_measure.py {block.rerun} --variants {args.variants}"
+          f"{' --set ' + repr(args.set) if overrides else ''}{' --full-data-only' if args.full_data_only else ''}")
     print(f"GNN2GNN trials: {len(seconds)}, {np.mean(seconds):.0f} s each on average "
           f"({args.jobs} processes × 1 thread), {t_gnn:.0f} s wall in all.\n")
     print("| setting | method | " + " | ".join(COLS) + " |")
@@ -176,6 +215,21 @@ def main() -> None:
                 st = rows[setting][name]
                 print(f"| {setting} | {name} | " + " | ".join(
                     format_ci([x[c] for x in st], 0 if c == "queries" else 3) for c in COLS) + " |")
+    print(f"\nBar of issue 30 ({block.label}): mean top-5 % ≥ {BAR['top5_pct']} and uniqueness ≥ "
+          f"{BAR['uniqueness']}; 95 % CIs against {REFERENCE}: 'above'/'below' = the CIs are separated, "
+          "'overlap' = they are not.\n")
+    print("| setting | method | top-5 % | uniqueness | means ≥ bar | top-5 % vs reference | uniqueness vs reference |")
+    print("|---|---|---|---|---|---|---|")
+    for setting in settings:
+        ref = rows[setting][REFERENCE]
+        for name, _ in chosen:
+            if name in rows[setting]:
+                st = rows[setting][name]
+                rel = {k: ci_relation([x[k] for x in st], [x[k] for x in ref]) for k in BAR}
+                meets = all(mean_ci([x[k] for x in st])[0] >= v for k, v in BAR.items())
+                print(f"| {setting} | {name} | {format_ci([x['top5_pct'] for x in st], 3)} | "
+                      f"{format_ci([x['uniqueness'] for x in st], 3)} | {'yes' if meets else 'no'} | "
+                      f"{rel['top5_pct']} | {rel['uniqueness']} |")
     print("\nPer seed (seed: top-5 % share / uniqueness):")
     for setting in settings:
         for name, _ in chosen:

@@ -277,3 +277,81 @@ def test_validate_config_rejects_bad_knobs():
                 {"w_sharpness": -0.5}):
         with pytest.raises(ValueError):
             gnn2gnn.validate_config({**SMOKE, **bad})
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "nbgraph", "nb101"])
+@pytest.mark.parametrize("conv", ["gcn", "gin"])
+def test_dense_scoring_is_the_sparse_function_with_its_gradient(space_name, conv):
+    """The discriminator's and the valuer's dense path (what they run on a GraphBatch) computes
+    PyG's sparse one: same logits and the same gradient w.r.t. the (soft) one-hots, for fixed
+    (NB201) and generated (NB101 edge bits, NAS-Bench-Graph links) topologies."""
+    if space_name == "nb101":
+        pytest.importorskip("trainables.spaces.nb101")
+    torch.manual_seed(0)
+    m = gnn2gnn.GNN2GNN(get_space(space_name), gnn2gnn.GNN2GNNConfig(hidden=16, noise_dim=8, conv=conv))
+    m.eval()  # spectral normalisation: no power-iteration step between the two paths' calls
+    r = m.renderer
+    assert r.dense and r.constant_edges == (space_name == "nb201")
+    y, _ = m.generate(6, torch.Generator().manual_seed(1))
+    soft = torch.softmax(torch.randn(6, *r.choice_mask.shape), -1) * r.choice_mask
+    for p in (r.flatten(y).detach(), r.flatten(soft)):
+        for net in (m.disc, m.val):
+            outs = []
+            for dense in (True, False):
+                q = p.clone().requires_grad_(True)
+                gb = r(q)
+                out = net.score(gb, groups=2) if dense else net(gb.x, gb.edge_index, gb.edge_weight, gb.batch,
+                                                                  gb.num_graphs, 2)
+                out.square().sum().backward()
+                outs.append((out.detach(), q.grad))
+            torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-4, atol=1e-5)
+
+
+def _architecture_entropy_reference(logits, classes):
+    """The plain autograd form (genotype probabilities ``[B, M]``, per-class sums by index_add_)."""
+    b = logits.shape[0]
+    p = torch.softmax(logits.double(), dim=-1)
+    px = p[:, 0, : classes.cardinalities[0]]
+    for d, k in enumerate(classes.cardinalities[1:], start=1):
+        px = (px.unsqueeze(-1) * p[:, d, :k].unsqueeze(1)).reshape(b, -1)
+    pc = px.new_zeros(b, classes.count).index_add_(1, classes.index, px)
+    collide = pc @ pc.T
+    mean = collide[~torch.eye(b, dtype=torch.bool)].mean()
+    return (-torch.log(mean) / np.log(classes.count)).clamp(max=1.0)
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "nbgraph"])
+def test_architecture_entropy_value_and_gradient_match_autograd(space_name):
+    classes = gnn2gnn.architecture_classes(get_space(space_name))
+    d = len(classes.cardinalities)
+    k = max(classes.cardinalities)
+    mask = torch.tensor([[j < c for j in range(k)] for c in classes.cardinalities])
+    torch.manual_seed(0)
+    for scale in (0.5, 3.0):
+        logits = (torch.randn(12, d, k) * scale).masked_fill(~mask, -1e9)
+        grads = []
+        for fn in (gnn2gnn.architecture_entropy, _architecture_entropy_reference):
+            x = logits.clone().requires_grad_(True)
+            h = fn(x, classes)
+            h.backward()
+            grads.append((float(h.detach()), x.grad))
+        assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+        torch.testing.assert_close(grads[0][1], grads[1][1].float(), rtol=1e-3, atol=1e-7)
+
+
+def test_valuer_data_state_is_two_tensors_and_old_list_states_still_load():
+    space = get_space("nbgraph")
+    data = gnn2gnn.ValuerData(space)
+    rng = np.random.default_rng(0)
+    archs = [space.decode(g) for g in rng.integers(0, space.cardinalities, size=(30, len(space.cardinalities)))]
+    data.add(archs, rng.random(30) * 100)
+    state = data.state()
+    assert isinstance(state["genotypes"], torch.Tensor) and state["genotypes"].dtype == torch.int64
+    assert isinstance(state["labels"], torch.Tensor) and state["labels"].dtype == torch.float64
+    for saved in (state, {"genotypes": state["genotypes"].tolist(), "labels": state["labels"].tolist()}):
+        back = gnn2gnn.ValuerData(space)
+        back.load(saved)
+        g0, y0 = data.arrays()
+        g1, y1 = back.arrays()
+        assert np.array_equal(g0, g1) and np.array_equal(y0, y1) and back._keys == data._keys

@@ -30,6 +30,14 @@ categorical (edges) and 4 op positions; NB101 has 5 op positions and 21 edge bit
 architectures are rendered from ``encode(arch)`` through the same map (for NB101 the 7-node
 embedded form of :meth:`decode`, which has the same key as the architecture).
 
+The renderer lives in :mod:`.render`, the diversity terms in :mod:`.entropy`. Every rendered
+graph has the same ``N`` nodes, so the discriminator and the valuer score a
+:class:`~trainables.gnn2gnn.render.GraphBatch` through dense batched products
+(:meth:`GraphClassifier.forward_dense`: the same GCN/GIN function, parameters and pooling as
+PyG's sparse message passing in :meth:`GraphClassifier.forward`, equal up to rounding and
+about twice as fast on such small graphs); a space whose candidate edges include a self-loop
+falls back to the sparse path.
+
 The generator emits logits per genotype position from its node embeddings: an op position
 reads the embedding of the node it labels, an edge bit the pair of nodes it joins (edge
 scores), any other categorical (NAS-Bench-Graph's link) the graph readout. Samples are
@@ -79,211 +87,25 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import AttentionalAggregation, DenseGCNConv, GCNConv, MessagePassing, global_mean_pool
 
 from trainables.arch import ArchGraph
+from trainables.gnn2gnn.entropy import (ArchitectureClasses, architecture_classes, architecture_entropy,
+                                        batch_entropy, check_enumerable, enumerable, joint_entropy, sample_entropy)
+from trainables.gnn2gnn.render import GraphBatch, Position, SpaceRenderer
 from trainables.spaces.base import SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
     from trainables.gnn2gnn.run import GNN2GNNConfig
 
-# ============================================================================ rendering
-class GraphBatch(NamedTuple):
-    """A batch of rendered architectures in PyG's flat layout.
-
-    Attributes:
-        x: ``[B * N, V]`` node features (one-hot over the vocabulary for hard samples).
-        edge_index: ``[2, B * E]`` candidate edges (both directions when undirected).
-        edge_weight: ``[B * E]`` edge weights in {0, 1} for hard samples.
-        batch: ``[B * N]`` graph index of every node.
-        num_graphs: ``B``.
-    """
-
-    x: Tensor
-    edge_index: Tensor
-    edge_weight: Tensor
-    batch: Tensor
-    num_graphs: int
-
-
-@dataclass(frozen=True)
-class Position:
-    """What one genotype position controls: ``kind`` is ``"node"`` (the op of node ``a``),
-    ``"edge"`` (the on/off of edge ``a → b``) or ``"global"`` (anything else)."""
-
-    kind: str
-    a: int
-    b: int
-
-
-class SpaceRenderer(nn.Module):
-    """``to_pyg(space.decode(g))`` as a differentiable linear map of ``g``'s one-hot.
-
-    Args:
-        space: any search space whose ``decode`` returns graphs of one fixed size, with each
-            node label and each adjacency entry depending on at most one genotype position.
-        undirected: also emit every candidate edge reversed (same weight).
-
-    Shapes: ``C = sum(cardinalities)`` one-hot width, ``N`` nodes, ``V = len(space.vocab)``,
-    ``E`` candidate edges (doubled when undirected).
-    """
-
-    def __init__(self, space: SearchSpace, undirected: bool = True, checks: int = 256) -> None:
-        super().__init__()
-        self.space = space
-        card = np.asarray(space.cardinalities, dtype=np.int64)
-        self.cards = card
-        self.offsets = np.concatenate([[0], np.cumsum(card)[:-1]])
-        vocab = {op: i for i, op in enumerate(space.vocab)}
-        n_pos, width = len(card), int(card.sum())
-        g0 = np.zeros(n_pos, dtype=np.int64)
-        a0 = space.decode(g0)
-        n = a0.num_nodes
-        lab0, adj0 = self._labels(a0, vocab), a0.matrix()
-        probes: list[list[tuple[np.ndarray, np.ndarray]]] = []
-        for i, k in enumerate(card):
-            row = []
-            for c in range(int(k)):
-                g = g0.copy()
-                g[i] = c
-                a = space.decode(g)
-                if a.num_nodes != n:
-                    raise ValueError(f"gnn2gnn: {space.name}.decode returns graphs of varying size "
-                                     f"({a.num_nodes} vs {n}); GNN2GNN needs one fixed size")
-                row.append((self._labels(a, vocab), a.matrix()))
-            probes.append(row)
-        node_owner = np.full(n, -1)
-        pair_owner = np.full((n, n), -1)
-        positions: list[Position] = []
-        for i, row in enumerate(probes):
-            labs = np.stack([r[0] for r in row])
-            adjs = np.stack([r[1] for r in row])
-            nodes = np.nonzero((labs != labs[:1]).any(0))[0]
-            pairs = np.argwhere((adjs != adjs[:1]).any(0))
-            for v in nodes:
-                if node_owner[v] >= 0:
-                    raise ValueError(f"gnn2gnn: node {v} of {space.name} depends on several genotype positions")
-                node_owner[v] = i
-            for s, d in pairs:
-                if pair_owner[s, d] >= 0:
-                    raise ValueError(f"gnn2gnn: edge {s}->{d} of {space.name} depends on several genotype positions")
-                pair_owner[s, d] = i
-            if len(nodes) == 1 and len(pairs) == 0:
-                positions.append(Position("node", int(nodes[0]), int(nodes[0])))
-            elif len(nodes) == 0 and len(pairs) == 1 and card[i] == 2:
-                positions.append(Position("edge", int(pairs[0][0]), int(pairs[0][1])))
-            else:
-                positions.append(Position("global", n, n))  # n = the graph readout slot
-        self.positions = tuple(positions)
-        self.num_nodes, self.vocab_size, self.width = n, len(vocab), width
-        # node features
-        node_map = np.zeros((width, n, len(vocab)), dtype=np.float32)
-        node_base = np.zeros((n, len(vocab)), dtype=np.float32)
-        for v in range(n):
-            i = node_owner[v]
-            if i < 0:
-                node_base[v, lab0[v]] = 1.0
-            else:
-                for c, (lab, _) in enumerate(probes[i]):
-                    node_map[self.offsets[i] + c, v, lab[v]] = 1.0
-        # candidate edges: constant ones and every pair some position can switch on
-        cand = [(s, d) for s in range(n) for d in range(n)
-                if pair_owner[s, d] >= 0 and any(r[1][s, d] for r in probes[pair_owner[s, d]])
-                or pair_owner[s, d] < 0 and adj0[s, d]]
-        edge_map = np.zeros((width, len(cand)), dtype=np.float32)
-        edge_base = np.zeros(len(cand), dtype=np.float32)
-        for e, (s, d) in enumerate(cand):
-            i = pair_owner[s, d]
-            if i < 0:
-                edge_base[e] = 1.0
-            else:
-                for c, (_, adj) in enumerate(probes[i]):
-                    edge_map[self.offsets[i] + c, e] = float(adj[s, d])
-        self._cand = cand
-        self._node_owner, self._pair_owner, self._probes, self._lab0, self._adj0 = (
-            node_owner, pair_owner, probes, lab0, adj0)
-        self._check(checks)
-        template = np.asarray(cand, dtype=np.int64).reshape(-1, 2).T
-        self.undirected = undirected
-        if undirected:
-            template = np.concatenate([template, template[::-1]], axis=1)
-        self.register_buffer("node_map", torch.from_numpy(node_map.reshape(width, -1)), persistent=False)
-        self.register_buffer("node_base", torch.from_numpy(node_base.reshape(-1)), persistent=False)
-        self.register_buffer("edge_map", torch.from_numpy(edge_map), persistent=False)
-        self.register_buffer("edge_base", torch.from_numpy(edge_base), persistent=False)
-        self.register_buffer("template", torch.from_numpy(np.ascontiguousarray(template)), persistent=False)
-        mask = np.zeros((n_pos, int(card.max())), dtype=bool)
-        for i, k in enumerate(card):
-            mask[i, :k] = True
-        self.register_buffer("choice_mask", torch.from_numpy(mask), persistent=False)
-        self._index_cache: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
-
-    @staticmethod
-    def _labels(a: ArchGraph, vocab: dict[str, int]) -> np.ndarray:
-        try:
-            return np.array([vocab[o] for o in a.ops], dtype=np.int64)
-        except KeyError as e:
-            raise ValueError(f"gnn2gnn: decode produced op {e.args[0]!r} outside the space's vocabulary") from None
-
-    def _check(self, n: int) -> None:
-        """Refuse a space whose decode is not the factorised map the probes describe."""
-        rng = np.random.default_rng(0)
-        vocab = {op: i for i, op in enumerate(self.space.vocab)}
-        for g in rng.integers(0, self.cards, size=(n, len(self.cards))):
-            a = self.space.decode(g)
-            lab = self._lab0.copy()
-            adj = self._adj0.copy()
-            for v, i in enumerate(self._node_owner):
-                if i >= 0:
-                    lab[v] = self._probes[i][g[i]][0][v]
-            for s, d in zip(*np.nonzero(self._pair_owner >= 0)):
-                i = self._pair_owner[s, d]
-                adj[s, d] = self._probes[i][g[i]][1][s, d]
-            if not (np.array_equal(lab, self._labels(a, vocab)) and np.array_equal(adj, a.matrix())):
-                raise ValueError(f"gnn2gnn: {self.space.name}.decode does not factorise over genotype positions")
-
-    # ----------------------------------------------------------------- one-hots
-    def onehot(self, genotypes: np.ndarray | Tensor) -> Tensor:
-        """``[B, D]`` int genotypes → ``[B, C]`` float one-hots (position-major)."""
-        g = torch.as_tensor(np.asarray(genotypes), dtype=torch.long, device=self.node_map.device)
-        idx = g + torch.as_tensor(self.offsets, device=g.device)
-        out = torch.zeros(g.shape[0], self.width, device=g.device)
-        return out.scatter_(1, idx, 1.0)
-
-    def flatten(self, y: Tensor) -> Tensor:
-        """``[B, D, K_max]`` padded per-position one-hots → ``[B, C]``."""
-        return y[:, self.choice_mask]
-
-    def genotypes(self, y: Tensor) -> np.ndarray:
-        """``[B, D, K_max]`` one-hots → ``[B, D]`` int genotypes."""
-        return y.argmax(-1).cpu().numpy()
-
-    # ------------------------------------------------------------------- render
-    def forward(self, p: Tensor) -> GraphBatch:
-        """Render ``[B, C]`` one-hots (soft or hard) as a :class:`GraphBatch`."""
-        b, n = p.shape[0], self.num_nodes
-        x = (self.node_base + p @ self.node_map).reshape(b * n, self.vocab_size)
-        w = self.edge_base + p @ self.edge_map  # [B, E0]
-        if self.undirected:
-            w = torch.cat([w, w], dim=1)
-        key = (b, str(p.device))
-        if key not in self._index_cache:
-            shift = torch.arange(b, device=p.device) * n
-            ei = (self.template[:, None, :] + shift[None, :, None]).reshape(2, -1)
-            batch = torch.arange(b, device=p.device).repeat_interleave(n)
-            if len(self._index_cache) > 16:
-                self._index_cache.clear()
-            self._index_cache[key] = (ei, batch)
-        ei, batch = self._index_cache[key]
-        return GraphBatch(x, ei, w.reshape(-1), batch, b)
-
+__all__ = ["GNN2GNN", "ArchitectureClasses", "Discriminator", "GraphBatch", "GraphClassifier", "Generator", "Position",
+           "SpaceRenderer", "Valuer", "WeightedGINConv", "architecture_classes", "architecture_entropy",
+           "batch_entropy", "check_enumerable", "enumerable", "gumbel_st", "joint_entropy", "sample_entropy"]
 
 # ================================================================================ models
 class WeightedGINConv(MessagePassing):
@@ -365,150 +187,6 @@ class Generator(nn.Module):
         a = torch.rand(batch_size, n, n, generator=gen, device=gen.device).to(dev)
         return z, (a + a.transpose(1, 2)) / 2
 
-
-def batch_entropy(logits: Tensor, choice_mask: Tensor) -> Tensor:
-    """Mean normalised entropy of the batch-marginal choice distribution of each position.
-
-    ``softmax(logits)`` averaged over the batch gives the generator's marginal at each
-    genotype position; its entropy divided by ``log K_i`` lies in [0, 1] (1 = uniform). A
-    collapsed generator scores 0. Shapes: ``logits [B, D, K]``, ``choice_mask [D, K]`` → ``[]``.
-    """
-    marg = torch.softmax(logits, dim=-1).mean(0)                      # [D, K]
-    # p·log p with log clamped: masked choices (NB101's binary edge positions in K = 3 slots)
-    # have p = 0 exactly, where xlogy's gradient log p + 1 is -inf and turns into NaN.
-    ent = -(marg * torch.log(marg.clamp_min(1e-12))).sum(-1)          # [D]
-    k = choice_mask.sum(-1).to(marg.dtype)
-    keep = k > 1
-    return (ent[keep] / torch.log(k[keep])).mean()
-
-
-def sample_entropy(logits: Tensor, choice_mask: Tensor) -> Tensor:
-    """Mean normalised entropy of each sample's own choice distribution (conditional entropy).
-
-    Given its noise ``z`` the generator draws every position independently from
-    ``softmax(logits)``, so ``E_z Σ_i H(p_i(· | z))`` is a **lower** bound on the entropy of
-    the joint distribution of cells it generates. :func:`batch_entropy` is (a sum of marginal
-    entropies) an *upper* bound: five cells can make every position's marginal uniform, so
-    maximising it cannot stop a collapse onto a few joint modes; maximising this can.
-    Normalised per position by ``log K_i``; in [0, 1]. Shapes: ``logits [B, D, K]``,
-    ``choice_mask [D, K]`` → ``[]``.
-    """
-    p = torch.softmax(logits, dim=-1)
-    ent = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)                # [B, D]
-    k = choice_mask.sum(-1).to(p.dtype)
-    keep = k > 1
-    return (ent[:, keep] / torch.log(k[keep])).mean()
-
-
-def joint_entropy(logits: Tensor, choice_mask: Tensor) -> Tensor:
-    """Normalised Rényi-2 (collision) entropy of the generator's joint distribution over cells.
-
-    Given their noise, samples ``i`` and ``j`` draw every position independently, so the
-    probability that they produce the same genotype is exactly
-    ``c_ij = Π_d Σ_k p_i[d, k] · p_j[d, k]``; its mean over the batch's pairs ``i ≠ j`` is an
-    unbiased estimate of the collision probability ``Σ_x p(x)²`` of the whole generator, and
-    ``H₂ = −log Σ_x p(x)²``. Unlike :func:`batch_entropy` (marginals only) and
-    :func:`sample_entropy` (one sample at a time), it sees both a collapse onto a few joint cells
-    and a generator whose noise makes sharp but different choices. Normalised by
-    ``Σ_d log K_d`` (the uniform distribution's), so the truth lies in [0, 1]; a batch in which
-    no two samples can collide estimates more, and the estimate is capped at 1 (no gradient
-    beyond: such a batch is as diverse as this term can ask for). Where no pair collides, the
-    log-sum-exp is led by the most similar pair, so the gradient pushes that pair apart.
-    Shapes: ``logits [B, D, K]`` (``B ≥ 2``), ``choice_mask [D, K]`` → ``[]``.
-    """
-    b = logits.shape[0]
-    k = choice_mask.sum(-1)
-    keep = k > 1
-    p = torch.softmax(logits, dim=-1)[:, keep]                        # [B, D', K]
-    overlap = torch.einsum("idk,jdk->ijd", p, p)                      # [B, B, D']
-    log_c = torch.log(overlap.clamp_min(1e-30)).sum(-1)               # [B, B] log collision prob.
-    pairs = ~torch.eye(b, dtype=torch.bool, device=logits.device)
-    log_mean = torch.logsumexp(log_c[pairs], dim=0) - math.log(b * (b - 1))
-    return (-log_mean / torch.log(k[keep].to(p.dtype)).sum()).clamp(max=1.0)
-
-
-class ArchitectureClasses(NamedTuple):
-    """Every genotype of a small space and the architecture (``space.key``) it encodes.
-
-    Attributes:
-        cardinalities: ``K_d`` of every position; the genotypes are the full grid
-            ``Π_d K_d`` in lexicographic order (the last position varies fastest).
-        index: ``[M]`` long, the class of each genotype in ``[0, count)``; an invalid genotype
-            is a class of its own (it is no architecture, and no other genotype's duplicate).
-        count: ``C``, the number of classes.
-    """
-
-    cardinalities: tuple[int, ...]
-    index: Tensor
-    count: int
-
-
-# Architecture-level diversity enumerates the genotype grid once per trial: NB201 (15,625) and
-# NAS-Bench-Graph (59,049) fit; NB101's 7-node grid (~5·10⁸) does not.
-MAX_ENUMERATED_GENOTYPES = 200_000
-
-
-def _grid_size(space: SearchSpace) -> int:
-    return int(np.prod(np.asarray(space.cardinalities, dtype=np.int64)))
-
-
-def enumerable(space: SearchSpace) -> bool:
-    """Whether ``space``'s genotype grid is small enough for :func:`architecture_classes`."""
-    return _grid_size(space) <= MAX_ENUMERATED_GENOTYPES
-
-
-def check_enumerable(space: SearchSpace) -> None:
-    """``ValueError`` (one line) when ``space``'s genotype grid is too large to enumerate."""
-    total = _grid_size(space)
-    if total > MAX_ENUMERATED_GENOTYPES:
-        raise ValueError(f"gnn2gnn: joint_entropy_over='architectures' enumerates the genotypes, and "
-                         f"{space.name} has {total:,} (at most {MAX_ENUMERATED_GENOTYPES:,}); use 'cells'")
-
-
-def architecture_classes(space: SearchSpace) -> ArchitectureClasses:
-    """Enumerate ``space``'s genotypes and group them by architecture (:func:`check_enumerable`)."""
-    check_enumerable(space)
-    card = np.asarray(space.cardinalities, dtype=np.int64)
-    grid = np.indices(card).reshape(len(card), -1).T                  # [M, D], lexicographic
-    vectorised = getattr(space, "keys_of_genotypes", None)
-    if vectorised is not None:
-        keys = list(vectorised(grid))
-    else:
-        keys = []
-        for m, g in enumerate(grid):
-            arch = space.decode(g)
-            keys.append(space.key(arch) if space.is_valid(arch) else ("invalid", m))
-    ids: dict = {}
-    index = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=len(keys))
-    return ArchitectureClasses(tuple(int(k) for k in card), torch.as_tensor(index), len(ids))
-
-
-def architecture_entropy(logits: Tensor, classes: ArchitectureClasses) -> Tensor:
-    """:func:`joint_entropy` counted over architectures instead of encodings.
-
-    Two samples *collide* when they encode the same architecture (``space.key``), whichever of
-    its encodings each draws: with ``P_i[c] = Σ_{x ∈ c} Π_d p_i[d, x_d]`` (every genotype of the
-    space enumerated, as an outer product of the positions' distributions), ``c_ij = Σ_c P_i[c]
-    P_j[c]``. In NB201 the 15,625 cells are 6,466 architectures, so an encoding-level bonus can
-    be met by varying choices that change no architecture (``bench/gnn2gnn_results.md``); this
-    one cannot. Normalised by ``log C``; capped at 1 like :func:`joint_entropy`. Float32 is
-    enough: a mean collision probability that underflows it (< 1e-38) lies far inside the capped
-    region, where the term has no gradient anyway (float64 costs twice the time). Shapes:
-    ``logits [B, D, K]`` (``B ≥ 2``) → ``[]``.
-    """
-    b = logits.shape[0]
-    p = torch.softmax(logits, dim=-1)
-    px = p[:, 0, : classes.cardinalities[0]]
-    for d, k in enumerate(classes.cardinalities[1:], start=1):          # [B, M]: p_i(x), x lexicographic
-        px = (px.unsqueeze(-1) * p[:, d, :k].unsqueeze(1)).reshape(b, -1)
-    index = classes.index.to(logits.device)
-    pc = px.new_zeros(b, classes.count).index_add_(1, index, px)        # [B, C] P_i(c)
-    collide = pc @ pc.T                                                 # [B, B]
-    pairs = ~torch.eye(b, dtype=torch.bool, device=logits.device)
-    mean = collide[pairs].mean().clamp_min(torch.finfo(collide.dtype).tiny)
-    return (-torch.log(mean) / math.log(classes.count)).clamp(max=1.0)
-
-
 def gumbel_st(logits: Tensor, tau: float, gen: torch.Generator) -> Tensor:
     """Straight-through Gumbel-softmax: hard one-hots forward, soft gradients backward.
 
@@ -541,6 +219,7 @@ class GraphClassifier(nn.Module):
                  pool: str = "mean", mbstd: bool = False) -> None:
         super().__init__()
         dims = [in_channels] + [hidden] * layers
+        self.conv_kind = conv
         if conv == "gcn":
             self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(dims, dims[1:]))
         elif conv == "gin":
@@ -563,6 +242,33 @@ class GraphClassifier(nn.Module):
             g = global_mean_pool(x, batch, size=num_graphs)
         else:
             g = self.pool(x, batch, dim_size=num_graphs)
+        return self._readout(g, groups)
+
+    def forward_dense(self, x: Tensor, adj: Tensor, groups: int = 1) -> Tensor:
+        """:meth:`forward` for graphs of one size, with dense tensors: the same function (same
+        parameters, equal up to rounding), a handful of batched matrix products instead of
+        PyG's per-edge gathers and scatters — the cheaper path for small graphs.
+
+        Shapes: ``x [B, N, V]``, ``adj [B, N, N]`` (``adj[b, d, s]`` = weight of ``s → d``, no
+        self-loops) → ``[B]`` logits.
+        """
+        if self.conv_kind == "gcn":
+            norm = dense_gcn_norm(adj)
+            for conv in self.convs:
+                x = F.relu(dense_gcn(conv, x, norm))
+        else:
+            for conv in self.convs:
+                x = F.relu(conv.mlp((1 + conv.eps) * x + adj @ x))
+        if self.pool_kind == "mean":
+            g = x.mean(dim=1)
+        else:
+            gate = torch.softmax(self.pool.gate_nn(x), dim=1)           # [B, N, 1]
+            g = (gate * x).sum(dim=1)
+        return self._readout(g, groups)
+
+    def _readout(self, g: Tensor, groups: int) -> Tensor:
+        """Graph embeddings ``[B, H]`` → logits ``[B]`` (with the minibatch std when ``mbstd``)."""
+        num_graphs = g.shape[0]
         if self.mbstd:  # minibatch standard deviation (Karras et al. 2018), per group
             gg = g.view(groups, num_graphs // groups, -1)
             std = gg.std(dim=1, unbiased=False).mean(-1, keepdim=True)   # [groups, 1]
@@ -570,9 +276,28 @@ class GraphClassifier(nn.Module):
         return self.head(g).squeeze(-1)
 
     def score(self, gb: GraphBatch, groups: int = 1) -> Tensor:
-        """Logits ``[B]`` of a :class:`GraphBatch`; ``groups`` equal contiguous slices (e.g. real
-        and generated) get separate minibatch statistics."""
+        """Logits ``[B]`` of a :class:`GraphBatch` (densely when it carries its adjacency);
+        ``groups`` equal contiguous slices (e.g. real and generated) get separate minibatch
+        statistics."""
+        if gb.adj is not None:
+            return self.forward_dense(gb.x.view(gb.num_graphs, -1, gb.x.shape[-1]), gb.adj, groups)
         return self(gb.x, gb.edge_index, gb.edge_weight, gb.batch, gb.num_graphs, groups)
+
+
+def dense_gcn_norm(adj: Tensor) -> Tensor:
+    """``D^-1/2 (A + I) D^-1/2`` of a batch of adjacencies, as PyG's ``gcn_norm`` weighs edges
+    (self-loops of weight 1 added, degrees counted at the target). Shapes: ``[B, N, N]`` →
+    ``[B, N, N]``; the degrees are ≥ 1 for non-negative weights."""
+    a = adj + torch.eye(adj.shape[-1], dtype=adj.dtype, device=adj.device)
+    dinv = a.sum(dim=-1).pow(-0.5)                                       # [B, N] at the targets
+    return dinv.unsqueeze(-1) * a * dinv.unsqueeze(-2)
+
+
+def dense_gcn(conv: GCNConv, x: Tensor, norm: Tensor) -> Tensor:
+    """``conv`` (a PyG ``GCNConv``, its own parameters) on dense graphs: ``norm @ lin(x) + bias``.
+    Shapes: ``x [B, N, F_in]``, ``norm [B, N, N]`` (:func:`dense_gcn_norm`) → ``[B, N, F_out]``."""
+    out = norm @ conv.lin(x)
+    return out if conv.bias is None else out + conv.bias
 
 
 class Discriminator(GraphClassifier):

@@ -152,15 +152,19 @@ class ValuerData:
         return g, np.asarray(self.labels, dtype=np.float64)
 
     def state(self) -> dict[str, Any]:
+        """Two tensors (``[n, D]`` int64 genotypes, ``[n]`` float64 labels): a checkpoint holds
+        them as two buffers, where 15,625 nested lists cost ~0.2 s to pickle at every epoch."""
         g, y = self.arrays()
-        return {"genotypes": g.tolist(), "labels": y.tolist()}
+        return {"genotypes": torch.from_numpy(g), "labels": torch.from_numpy(y)}
 
     def load(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state` (tensors, or the nested lists of earlier checkpoints)."""
         self.genotypes, self.labels, self._keys = [], [], set()
-        for g, y in zip(state["genotypes"], state["labels"]):
+        genotypes = np.asarray(state["genotypes"], dtype=np.int64).reshape(-1, len(self.space.cardinalities))
+        for g, y in zip(genotypes, np.asarray(state["labels"], dtype=np.float64)):
             a = self.space.decode(g)
             self._keys.add(self.space.cell_id(a))
-            self.genotypes.append(np.asarray(g, dtype=np.int64))
+            self.genotypes.append(g.copy())
             self.labels.append(float(y))
 
 
