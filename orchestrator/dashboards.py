@@ -43,15 +43,18 @@ METRIC_WORDS = {
 }
 
 
-def metric_words(metric: str, *, fraction: bool = False) -> str:
+def metric_words(metric: str, *, fraction: bool = False, short: bool = False) -> str:
     """``metric`` in words with its unit, for an axis title: shares in % (the report's units),
     or — ``fraction`` — saying they are fractions where a tool shows the raw value; ``val_…`` is
-    on the validation field, ``…@field`` on another field."""
+    on the validation field, ``…@field`` on another field. ``short``: the name without its
+    explanation (``top-5 % share``), for a narrow axis."""
     from orchestrator.progress import Objective
 
     base, _, field = metric.partition("@")
     validation = base.startswith("val_")
     words = METRIC_WORDS.get(base.removeprefix("val_"), base.removeprefix("val_").replace("_", " "))
+    if short:
+        words = words.split(":")[0]
     if validation:
         words += ", validation field"
     if field:
@@ -356,7 +359,7 @@ def name_optuna_objectives(spec: Any) -> bool:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True,
                                 directions=["maximize" if o.mode == "max" else "minimize" for o in spec.objectives])
-    names = [metric_words(o.metric, fraction=True) for o in spec.objectives]
+    names = [metric_words(o.metric, fraction=True, short=True) for o in spec.objectives]
     if study.metric_names != names:
         import warnings
 

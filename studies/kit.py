@@ -152,7 +152,7 @@ def parser(prog: str, description: str, *, default_trainables: str, presets_help
                         "study spec; shared by every method so comparisons are paired")
     p.add_argument("--seed-offset", type=int, default=0, metavar="K",
                    help="first seed (default 0): seeds K..K+N-1. Headline numbers belong on seeds no default was "
-                        "tuned on: e.g. --seed-offset 1000000 (bench/seeds.py keeps tuning below 1,000,000)")
+                        "tuned on, e.g. --seed-offset 1000000 (bench/seeds.py keeps tuning below 1,000,000)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="F",
                    help="GPU share per trial, e.g. 0.25 packs 4 trials per GPU (default: 0, CPU)")
     p.add_argument("--out", default="results", metavar="DIR",

@@ -263,7 +263,7 @@ def test_ablation_smoke_searches_then_reseeds_winner_against_default(ablation):
     assert "## Parameter importances (PED-ANOVA)" in report  # Optuna alone: no scikit-learn on a user's install
     assert "- best-1 **" in findings and "on fresh seeds" in findings
     assert "Chosen on `val_top5_pct` (validation field)" in report and "top5_pct difference" in report
-    assert (folder / "figures" / "importances.png").is_file()
+    assert (folder / "figures" / "importances.png").is_file() == (folder / "tables" / "importances.csv").is_file()
 
 
 def test_ablation_report_only_is_identical(ablation):
