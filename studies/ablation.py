@@ -77,6 +77,9 @@ def parser(prog: str = "studies/ablation.py") -> argparse.ArgumentParser:
                    help="single: top-5 %% share on the validation field (TPE + ASHA); multi: that share vs "
                         "queries (NSGA-II); winners are reported on the evaluation field")
     p.add_argument("--samples", type=int, metavar="N", help="Optuna suggestions (default: the preset's)")
+    p.add_argument("--reseeds", type=int, metavar="N",
+                   help="fresh seeds the winners and the default are re-run on (default: the preset's; at least 3 "
+                        "for a claim)")
     return p
 
 
@@ -92,6 +95,11 @@ def _generator(s: kit.Setup) -> str:
 def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[str, Any]]:
     t = _generator(s)
     space = SPACES[t]
+    reseeds = RESEED[s.preset] if args.reseeds is None else args.reseeds
+    if not 1 <= reseeds <= kit.RESEED_ROOM - RESEED_BASE:
+        raise SpecError(f"--reseeds must be in [1, {kit.RESEED_ROOM - RESEED_BASE}], got {reseeds}")
+    if len(s.seeds) > RESEED_BASE:
+        raise SpecError(f"--seeds must be at most {RESEED_BASE}: re-seeding starts {RESEED_BASE} above the first seed")
     samples = SAMPLES[s.preset] if args.samples is None else args.samples
     if samples < 2:
         raise SpecError(f"--samples must be at least 2, got {samples}")
@@ -112,7 +120,7 @@ def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[
     settings = {"trainable": t, "objective": args.objective, "metrics": metrics, "modes": modes,
                 "params": [p.name for p in params], "samples": samples, "search_seeds": list(s.seeds),
                 "query_budget": BUDGET[s.preset], "scheduler": scheduler.kind,
-                "reseed_seeds": [s.seeds[0] + RESEED_BASE + i for i in range(RESEED[s.preset])]}
+                "reseed_seeds": [s.seeds[0] + RESEED_BASE + i for i in range(reseeds)]}
     return [kit.Part(spec, t, tags={"stage": "search"})], settings
 
 

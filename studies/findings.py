@@ -62,14 +62,14 @@ def _p(res: Mapping[str, Any]) -> str:
     return "Holm-adjusted p < 0.001" if p < 0.001 else f"Holm-adjusted p = {p:.3g}"
 
 
-def few_seeds_note(n: int) -> list[str]:
+def few_seeds_note(n: int, option: str = "--seeds N") -> list[str]:
     """The sentence that says why no claim can pass with ``n`` seeds (empty when some can)."""
     from trainables.stats import MIN_PAIRS_FOR_CLAIM
 
     if n >= MIN_PAIRS_FOR_CLAIM:
         return []
     return [f"- With {n} seed{'s' if n != 1 else ''} per condition no claim can pass: a paired comparison needs at "
-            f"least {MIN_PAIRS_FOR_CLAIM} (run `--seeds N`)."]
+            f"least {MIN_PAIRS_FOR_CLAIM} (run `{option}`)."]
 
 
 def constant(series: "pd.Series", value: float) -> "pd.Series":
@@ -382,7 +382,7 @@ def ablation(comparisons: "pd.DataFrame", reseeded: "pd.DataFrame", *, metric: s
     elif missing:
         lines.append(f"- Which knob matters most: {missing}.")
     if default is not None:
-        lines += few_seeds_note(int(default["n"]))
+        lines += few_seeds_note(int(default["n"]), "--reseeds N")
     return lines
 
 

@@ -337,7 +337,8 @@ def frontier(points: "pd.DataFrame", *, knob_labels: Mapping[str, str], xlabel: 
         for get, put in ((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim)):
             low, high = get()
             put(max(low, -1.0), min(high, 101.0))
-    _place_labels(fig, ax, labels, [(px * scale, py * scale) for px, py in zip(points[x], points[y])])
+    rings = [(px * scale, py * scale, 9.0) for px, py in zip(points.loc[list(front), x], points.loc[list(front), y])]
+    _place_labels(fig, ax, labels, [(px * scale, py * scale, 5.0) for px, py in zip(points[x], points[y])] + rings)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=11)
     fig.legend(loc="outside lower center", ncol=2, fontsize=8.5, frameon=False,
@@ -346,23 +347,25 @@ def frontier(points: "pd.DataFrame", *, knob_labels: Mapping[str, str], xlabel: 
     return fig
 
 
-LABEL_OFFSETS = ((5, 4), (5, -11), (-7, 6), (-7, -12), (8, -3), (-12, -3), (0, 10), (0, -15), (12, 9), (-14, 9),
-                 (12, -16), (-14, -16))
+LABEL_OFFSETS = ((6, 4), (6, -12), (-7, 5), (-7, -12), (10, -4), (-11, -4), (0, 11), (0, -18), (12, 11), (-13, 11),
+                 (12, -20), (-13, -20), (18, 0), (-19, 0))
 """Where a knob label may sit around its point (points, right/up positive), in order of preference."""
 
 
 def _place_labels(fig, ax, labels: Sequence[tuple[float, float, str, str]],
-                  markers: Sequence[tuple[float, float]]) -> None:
+                  markers: Sequence[tuple[float, float, float]]) -> None:
     """Annotate each ``(x, y, text, colour)`` at the first offset whose box overlaps no label
-    placed before and no marker (display coordinates, after the axes' limits are final)."""
+    placed before and no marker (``(x, y, radius in points)``; display coordinates, after the
+    axes' limits are final)."""
     fig.canvas.draw()  # final layout: data → pixel transforms are what the saved file shows
     to_px = ax.transData.transform
     dpi_scale = fig.dpi / 72.0
     taken: list[tuple[float, float, float, float]] = []
-    for mx, my in markers:
+    for mx, my, radius in markers:
         if np.isfinite(mx) and np.isfinite(my):
             px, py = to_px((mx, my))
-            taken.append((px - 4 * dpi_scale, py - 4 * dpi_scale, px + 4 * dpi_scale, py + 4 * dpi_scale))
+            r = radius * dpi_scale
+            taken.append((px - r, py - r, px + r, py + r))
     for vx, vy, text, colour in labels:
         px, py = to_px((vx, vy))
         w, h = (4.6 * len(text) + 2) * dpi_scale, 9 * dpi_scale
