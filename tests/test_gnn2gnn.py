@@ -123,10 +123,10 @@ def test_valuer_never_sees_a_heldout_label(monkeypatch):
     seen = {"nan": 0, "data": None}
     original = gnn2gnn.ValuerData.add
 
-    def spy(self, archs, labels):
+    def spy(self, archs, labels, genotypes=None):
         seen["nan"] += int(np.sum(~np.isfinite(labels)))
         seen["data"] = self
-        return original(self, archs, labels)
+        return original(self, archs, labels, genotypes)
 
     monkeypatch.setattr(gnn2gnn.ValuerData, "add", spy)
     _run(cfg)

@@ -163,6 +163,7 @@ class SpaceRenderer(nn.Module):
         for i, k in enumerate(card):
             mask[i, :k] = True
         self.register_buffer("choice_mask", torch.from_numpy(mask), persistent=False)
+        self.full_choices = bool(mask.all())
         self._index_cache: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
 
     @staticmethod
@@ -199,6 +200,8 @@ class SpaceRenderer(nn.Module):
 
     def flatten(self, y: Tensor) -> Tensor:
         """``[B, D, K_max]`` padded per-position one-hots → ``[B, C]``."""
+        if self.full_choices:  # every position has K_max choices: a view, no mask
+            return y.reshape(y.shape[0], -1)
         return y[:, self.choice_mask]
 
     def genotypes(self, y: Tensor) -> np.ndarray:

@@ -131,17 +131,18 @@ class ValuerData:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def add(self, archs: Sequence[ArchGraph], labels: np.ndarray) -> int:
-        """Add the finite ``(arch, label)`` pairs not already present; return how many."""
+    def add(self, archs: Sequence[ArchGraph], labels: np.ndarray, genotypes: np.ndarray | None = None) -> int:
+        """Add the finite ``(arch, label)`` pairs not already present; return how many.
+        ``genotypes``: ``space.encode`` of ``archs`` when the caller has them already."""
         added = 0
-        for a, y in zip(archs, np.asarray(labels, dtype=np.float64)):
+        for i, (a, y) in enumerate(zip(archs, np.asarray(labels, dtype=np.float64))):
             if not np.isfinite(y) or not self.space.is_valid(a):
                 continue
             k = self.space.cell_id(a)
             if k in self._keys:
                 continue
             self._keys.add(k)
-            self.genotypes.append(self.space.encode(a))
+            self.genotypes.append(self.space.encode(a) if genotypes is None else np.asarray(genotypes[i]))
             self.labels.append(float(y))
             added += 1
         return added
@@ -186,9 +187,10 @@ class GNN2GNNRun(lifecycle.GeneratorRun):
         self.model = GNN2GNN(space, cfg, trial.device)
         self.tgen = lifecycle.torch_stream(trial.config.seed, TRAIN_STREAM, device=trial.device)
         real_archs = oracle.training_archs()
-        self.real = self.model.renderer.onehot(np.stack([space.encode(a) for a in real_archs]))
+        genotypes = np.stack([space.encode(a) for a in real_archs])
+        self.real = self.model.renderer.onehot(genotypes)
         self.data = ValuerData(space)
-        self._label_initial(real_archs)
+        self._label_initial(real_archs, genotypes)
         self.epoch = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -244,9 +246,9 @@ class GNN2GNNRun(lifecycle.GeneratorRun):
         self.data.load(state["valuer_data"])
 
     # ------------------------------------------------------------------ labels
-    def _label_initial(self, archs: Sequence[ArchGraph]) -> None:
-        """Label a seeded subset of ``archs`` (= ``oracle.training_archs()``) through the oracle
-        (every label a counted query)."""
+    def _label_initial(self, archs: Sequence[ArchGraph], genotypes: np.ndarray) -> None:
+        """Label a seeded subset of ``archs`` (= ``oracle.training_archs()``, encoded as
+        ``genotypes``) through the oracle (every label a counted query)."""
         oracle, n = self.trial.oracle, len(archs)
         if self.cfg.n_labelled is not None:
             n = min(n, self.cfg.n_labelled)
@@ -256,7 +258,7 @@ class GNN2GNNRun(lifecycle.GeneratorRun):
             return
         pick = np.sort(self.trial.rng.choice(len(archs), size=n, replace=False)) if n < len(archs) else np.arange(n)
         chosen = [archs[i] for i in pick]
-        self.data.add(chosen, oracle.query(chosen))
+        self.data.add(chosen, oracle.query(chosen), genotypes[pick])
 
     def _label_generated(self, k: int) -> int:
         """Query up to ``k`` generated valid architectures (never past the budget)."""
