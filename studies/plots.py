@@ -107,7 +107,7 @@ def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: 
     ref_methods = sorted(references["method"].unique()) if references is not None and not references.empty else []
     colours = {m: f"C{i}" for i, m in enumerate([*methods, *ref_methods])}
     handles: dict[str, object] = {}
-    cut = False
+    cut = uneven = False
     for ax, panel in zip(axes.flat, panels):
         data = summary[summary["metric"] == panel.metric]
         core: list[float] = list(data["mean"].dropna() * panel.scale)  # what the y range must show
@@ -154,8 +154,8 @@ def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: 
             core += [y * panel.scale for _, y in level]
             handles.setdefault(CHANCE_LABEL, line)
         ax.set_title(panel.title, fontsize=10)
-        ax.set_xlabel(xlabel + ("\n(axis linear from 0 to 1, logarithmic above: levels not evenly spaced)"
-                                if log_x and _uneven(levels) else ""))
+        ax.set_xlabel(xlabel + (" — not to scale" if log_x and _uneven(levels) else ""))
+        uneven |= log_x and _uneven(levels)
         ax.set_ylabel(panel.ylabel)
         if log_x:
             ax.set_xscale("symlog", linthresh=1.0)
@@ -180,6 +180,8 @@ def curves(summary: "pd.DataFrame", panels: Sequence[Panel], *, x: str, xlabel: 
         note = f"lines: mean over seeds; {BAND}"
         if ref_methods:
             note += "; dashed: references (their CI: bars right of each panel)"
+        if uneven:
+            note += "\nx axis not to scale: linear from 0 to 1, logarithmic above (the levels run are unevenly spaced)"
         if chance_note:
             note += "\n" + chance_note
         if cut:
