@@ -140,7 +140,8 @@ def per_trial_copy(root: str, copy: str) -> None:
     """``copy``: the store at ``root`` laid out as before compaction (one file per trial per table)."""
     import pyarrow.compute as pc
 
-    from orchestrator.store import TABLES, Store
+    from orchestrator.layout import TABLES
+    from orchestrator.store import Store
 
     import pyarrow.parquet as pq
 
@@ -158,7 +159,8 @@ def per_trial_copy(root: str, copy: str) -> None:
 
 
 def store_figures(root: str, study: str) -> list[str]:
-    from orchestrator.store import TABLES, Store
+    from orchestrator.layout import TABLES
+    from orchestrator.store import Store
 
     lines = []
     store = Store(root)

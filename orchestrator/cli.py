@@ -165,28 +165,24 @@ def study_kind(out: str, name: str, report_dir: str | None = None) -> str:
     manifests: the name's first word). Raises :class:`SpecError` when there is no such study."""
     import json
 
-    from orchestrator.spec import SpecError
+    from orchestrator.layout import MANIFEST_FILE, study_folder
     from orchestrator.storage import StorageError, resolve_root
 
     try:
         location = resolve_root(out)
     except StorageError as exc:
         raise SpecError(f"--out: {exc}") from None
-    if location.is_local:
-        folder = Path(location.uri) / "studies" / name
-        text = (folder / "study.json").read_text() if (folder / "study.json").is_file() else None
-        where = str(folder)
-    else:
-        path = location.join("studies", name, "study.json")
-        text = location.read_bytes(path).decode() if location.is_file(path) else None
-        where = location.uri_of(location.join("studies", name))
+    folder = study_folder(location, name)
+    path = f"{folder}/{MANIFEST_FILE}"
+    text = location.read_bytes(path).decode("utf-8", "replace") if location.is_file(path) else None
+    where = location.uri_of(folder)
     if text is None:
-        raise SpecError(f"no study {name!r} at {where} (no study.json); check the name and --out "
+        raise SpecError(f"no study {name!r} at {where} (no {MANIFEST_FILE}); check the name and --out "
                         "(gnas status lists the studies of a store)")
     try:
         kind = json.loads(text).get("kind") or name.split("-")[0]
-    except ValueError as exc:
-        raise SpecError(f"{where}/study.json is not valid JSON ({exc})") from None
+    except (ValueError, AttributeError) as exc:
+        raise SpecError(f"{where}/{MANIFEST_FILE} is not valid JSON ({exc})") from None
     if kind not in STUDIES:
         raise SpecError(f"study {name!r} was not written by one of {', '.join(STUDIES)} (kind {kind!r})")
     return kind
@@ -259,7 +255,8 @@ def check_name(name: str) -> str:
 
 def _open_store(root: str):
     """The :class:`Store` at ``root``; :class:`SpecError` if there is none there."""
-    from orchestrator.store import FORMAT_FILE, TABLES, TUNE_DIR, Store
+    from orchestrator.layout import FORMAT_FILE, STUDIES_DIR, TABLES, TUNE_DIR
+    from orchestrator.store import Store
 
     store = Store(root)
     if store.location.is_local:
@@ -268,7 +265,7 @@ def _open_store(root: str):
             raise SpecError(f"store {root}: is a file, not a store folder")
         if not path.is_dir():
             raise SpecError(f"store {root}: no such folder")
-        if not any((path / entry).exists() for entry in (*TABLES, TUNE_DIR, "studies", FORMAT_FILE)):
+        if not any((path / entry).exists() for entry in (*TABLES, TUNE_DIR, STUDIES_DIR, FORMAT_FILE)):
             raise SpecError(f"store {root}: not a gnas store (none of trials/, tune/, studies/ in it)")
     store.check_format()
     return store
@@ -301,7 +298,9 @@ def _published_parts(store) -> dict[str, str]:
     if not store.location.is_local:
         return {}
     groups = {}
-    for manifest in sorted(Path(store.root, "studies").glob("*/study.json")):
+    from orchestrator.layout import MANIFEST_FILE, STUDIES_DIR
+
+    for manifest in sorted(Path(store.root, STUDIES_DIR).glob(f"*/{MANIFEST_FILE}")):
         try:
             parts = json.loads(manifest.read_text()).get("parts") or []
         except (OSError, ValueError, AttributeError):

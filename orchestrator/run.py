@@ -46,11 +46,11 @@ from typing import Any, Iterator, Mapping, Sequence
 from orchestrator import search
 from orchestrator.spec import SpecError, StudySpec, resolve_trainable, thaw
 from orchestrator.storage import StorageError, StorageRoot
-from orchestrator.store import DRIVER_FILE, ERROR, INTERRUPTED, STOPPED, TERMINATED, TUNE_DIR, Store
+from orchestrator.layout import driver_path, part_folder, saved_spec as _saved_spec, spec_path, tune_folder
+from orchestrator.store import ERROR, INTERRUPTED, STOPPED, TERMINATED, Store
 from orchestrator.tracking import ENV_MODE, WandbSettings, wandb_dir
 from orchestrator.trial import TrialEntry, make_trainable
 
-SPEC_FILE = "gnas-study.json"
 # Spec fields that may differ between a study's first run and its resume.
 RESUMABLE_CHANGES = ("storage", "wandb")
 
@@ -90,7 +90,7 @@ class Plan:
     def experiment_path(self) -> str:
         """The study's Tune folder, on :attr:`location`'s filesystem: Tune's experiment, or the
         folders of its parts (:func:`experiments_of`)."""
-        return self.location.join("tune", self.spec.name)
+        return tune_folder(self.location, self.spec.name)
 
     def experiment_exists(self) -> bool:
         return self.location.exists(self.experiment_path)
@@ -187,7 +187,7 @@ def experiments_of(plan: Plan, restoring: bool = False) -> tuple[Experiment, ...
     one = restoring and _can_restore(location, folder)
     if len(grids) == 1 or one:
         return (Experiment(folder, resuming=one),)
-    paths = [location.join(folder, f"part-{k:04d}") for k in range(len(grids))]
+    paths = [part_folder(location, plan.spec.name, k) for k in range(len(grids))]
     return tuple(Experiment(path, grid, restoring and _can_restore(location, path)) for path, grid in zip(paths, grids))
 
 
@@ -291,10 +291,8 @@ def _check_metrics(spec: StudySpec, target: str, module) -> None:
 
 
 def saved_spec(store: Store, name: str) -> dict[str, Any] | None:
-    """The spec study ``name`` started with in ``store`` (plain data, as :meth:`StudySpec.to_dict`
-    writes it), or ``None`` when it never started."""
-    saved = store.location.join("tune", name, SPEC_FILE)
-    return json.loads(store.location.read_bytes(saved)) if store.location.is_file(saved) else None
+    """The spec study ``name`` started with in ``store`` (:func:`orchestrator.layout.saved_spec`)."""
+    return _saved_spec(store.location, name)
 
 
 def spec_changes(before: Mapping[str, Any], spec: StudySpec) -> list[str]:
@@ -391,7 +389,7 @@ def run_study(
     included. Below 2 a Ray this call starts sends no worker output to the driver.
 
     With W&B on, every trial of the study then has one complete W&B run, written from the
-    store (:func:`orchestrator.tracking.complete_study_runs`); ``run_config(row)`` adds keys to
+    store (:func:`orchestrator.wandb_runs.complete_study_runs`); ``run_config(row)`` adds keys to
     a trial's run config (the published studies: method, role, degradation kind and level).
     """
     started = time.perf_counter()
@@ -409,7 +407,7 @@ def run_study(
             if not stops.received:
                 plan.store.compact(studies=[spec.name])  # a handful of files to read, however many trials
                 if wandb_settings is not None:
-                    from orchestrator.tracking import complete_study_runs
+                    from orchestrator.wandb_runs import complete_study_runs
 
                     complete_study_runs(wandb_settings, plan.store.root, spec.name, per_trial=run_config)
     except KeyboardInterrupt:
@@ -438,7 +436,7 @@ def _run_experiments(plan: Plan, wandb_settings: WandbSettings | None, callbacks
         say = progress.write if progress is not None else print
         say(f"resuming study {spec.name} from {plan.location.uri_of(plan.experiment_path)}" if plan.resuming
             else f"nothing to resume for study {spec.name}; starting it")
-    driver_file = plan.location.join(TUNE_DIR, spec.name, DRIVER_FILE)
+    driver_file = driver_path(plan.location, spec.name)
     plan.location.write_bytes(driver_file, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
     try:
         for experiment in plan.experiments:  # one after another: the driver drops a finished part whole
@@ -801,7 +799,7 @@ def _driver_env() -> Iterator[None]:
 def _write_json(plan: Plan, data: Any) -> None:
     """The study's spec beside Tune's experiment (compared on ``--resume``), written at once."""
     text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    plan.location.write_bytes(plan.location.join("tune", plan.spec.name, SPEC_FILE), text.encode())
+    plan.location.write_bytes(spec_path(plan.location, plan.spec.name), text.encode())
 
 
 # ----------------------------------------------------------------------------- results

@@ -131,17 +131,17 @@ def search_algorithm(spec: StudySpec) -> "Searcher | None":
     return ReplicateSearcher(optuna_search, replicates(spec))
 
 
-OPTUNA_DIR = "optuna"  # <store root>/optuna/<study>.log: the searches' Optuna journals
 
 
 def optuna_journal(spec: StudySpec) -> "str | None":
     """Path of the Optuna journal of ``spec``'s search in its store, or ``None`` for an
     object-store root (Optuna's file journal needs a file system; the search then stays in
     memory, saved with Tune's experiment state as before)."""
+    from orchestrator.layout import optuna_journal_path
     from orchestrator.storage import resolve_root
 
     location = resolve_root(spec.storage)
-    return location.join(OPTUNA_DIR, f"{spec.name}.log") if location.is_local else None
+    return optuna_journal_path(location, spec.name) if location.is_local else None
 
 
 def optuna_storage(spec: StudySpec):

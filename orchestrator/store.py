@@ -54,13 +54,13 @@ import os
 import platform
 import re
 import socket
-import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
+from orchestrator.layout import FORMAT_FILE, PART, TABLES, TUNE_DIR, driver_path, saved_spec, tune_folder
 from orchestrator.storage import StorageRoot, resolve_root
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,7 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pyarrow as pa
 
-TABLES = ("trials", "archs", "history")
 ARCHS_FILE = "archs.parquet"
 PARTITIONS = ("study", "trainable")
 DATA_FILES = "*.parquet"  # what readers see (names starting with "." or "_" never: writers' temp files)
@@ -78,10 +77,7 @@ CLAIMED_PREFIX = ".claimed-"  # a per-trial file taken by a compaction, until it
 LOCK_FILE = "_compaction.lock"
 COMPACT_EVERY = 64  # per-trial files one store writes to a partition before it compacts it
 MAX_COMPACTED = 16  # compacted files in a partition before they are merged into one
-TUNE_DIR = "tune"  # ROOT/tune/<study>/: Ray Tune's experiment (orchestrator.run), read by status()
-FORMAT_FILE = "gnas-store.json"  # ROOT/gnas-store.json: {"format": STORE_FORMAT}, written with the first trial
-STORE_FORMAT = 1  # raised when a change of layout or columns would mislead an older reader
-DRIVER_FILE = "driver.json"  # ROOT/tune/<study>/driver.json: the running driver's host and pid
+STORE_FORMAT = 1  # in FORMAT_FILE; raised when a change of layout or columns would mislead an older reader
 VERSIONED_PACKAGES = ("gnas-orchestrator", "ray", "optuna", "pyarrow", "torch", "torch-geometric", "wandb")
 
 # Keys Ray Tune adds to every result: bookkeeping, not metrics of the trainable.
@@ -501,7 +497,7 @@ class Store:
         table (a few columns read, no file's schema). Running and pending come from Tune's
         experiment folder (``tune/<study>/``), without reading its experiment state (≈19 KB per
         trial, ~190 MB at 10,000 trials: seconds to parse): a trial folder Tune made whose trial
-        is not yet stored is running while the study's driver lives (:data:`DRIVER_FILE`), and
+        is not yet stored is running while the study's driver lives (:data:`orchestrator.layout.DRIVER_FILE`), and
         interrupted once it is gone (a killed driver stores nothing); the trials the saved spec
         plans and neither stored nor started are pending. ``details``: also each errored or
         interrupted trial (:class:`TrialProblem`).
@@ -557,13 +553,12 @@ class Store:
         :meth:`status`); ``stored``: its trials in a final status, ``interrupted``: stored as such."""
         import pyarrow.fs as pafs
 
-        from orchestrator.run import SPEC_FILE
         from orchestrator.spec import StudySpec
 
-        folder = self.location.join(TUNE_DIR, study)
+        folder = tune_folder(self.location, study)
         planned = None
         try:
-            planned = StudySpec.from_dict(json.loads(self.location.read_bytes(f"{folder}/{SPEC_FILE}"))).num_trials
+            planned = StudySpec.from_dict(saved_spec(self.location, study)).num_trials
         except (OSError, ValueError, TypeError):  # no saved spec (yet), or one this version cannot read
             pass
         if planned is not None and len(stored) >= planned:  # finished: no need to list its trial folders
@@ -571,21 +566,21 @@ class Store:
             return 0, 0, info.mtime.timestamp() if info.mtime is not None else None
         fs = self.location.filesystem
         entries = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-        parts = [i.path for i in entries if i.type == pafs.FileType.Directory and _PART.fullmatch(i.base_name)]
+        parts = [i.path for i in entries if i.type == pafs.FileType.Directory and PART.fullmatch(i.base_name)]
         for part in parts:  # a study run as several experiments (orchestrator.run.experiments_of)
             entries += fs.get_file_info(pafs.FileSelector(part))
         trial_dirs = [i.base_name for i in entries
-                      if i.type == pafs.FileType.Directory and not _PART.fullmatch(i.base_name)]
+                      if i.type == pafs.FileType.Directory and not PART.fullmatch(i.base_name)]
         started = sum(not _names_stored_trial(d, stored | interrupted) for d in trial_dirs)
         pending = max(planned - len(stored) - len(interrupted) - started, 0) if planned is not None else 0
         changed = [i.mtime.timestamp() for i in entries if i.mtime is not None]
         return started, pending, max(changed, default=None)
 
     def driver_alive(self, study: str) -> bool:
-        """Whether the driver that wrote ``study``'s :data:`DRIVER_FILE` still runs. A driver on
+        """Whether the driver that wrote ``study``'s :data:`orchestrator.layout.DRIVER_FILE` still runs. A driver on
         another host cannot be checked from here and counts as alive; no file: none runs."""
         try:
-            driver = json.loads(self.location.read_bytes(self.location.join(TUNE_DIR, study, DRIVER_FILE)))
+            driver = json.loads(self.location.read_bytes(driver_path(self.location, study)))
         except (OSError, ValueError):
             return False
         if driver.get("host") != socket.gethostname():
@@ -599,7 +594,6 @@ class Store:
         return True
 
 
-_PART = re.compile(r"part-\d+")  # one experiment of a study run in parts; trial folders hold "_"
 
 
 _STATUS_COUNT = {TERMINATED: "done", STOPPED: "done", ERROR: "errored", INTERRUPTED: "interrupted"}

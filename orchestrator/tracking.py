@@ -1,7 +1,7 @@
 """Weights & Biases tracking: W&B is a view of the store, offline by default.
 
 Every trial gets exactly one complete run, written from the Parquet store by the driver after
-each study (:func:`complete_study_runs`, :mod:`orchestrator.wandb_runs`): config, per-iteration
+each study (:func:`orchestrator.wandb_runs.complete_study_runs`): config, per-iteration
 history, summary and generated architectures, under a run id derived from the trial id. Offline
 runs land under ``<store root>/wandb/<study>/wandb/offline-run-*``; ``gnas wandb sync`` uploads
 them later (:mod:`orchestrator.wandb_commands`).
@@ -19,7 +19,6 @@ from __future__ import annotations
 import atexit
 import logging
 import math
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,23 +135,3 @@ class TrialTracker:
                         self._init_kwargs["id"], step, type(exc).__name__, exc)
         self.failed = True
         self._run = None
-
-
-def complete_study_runs(settings: WandbSettings, store_root: str, study: str, *, per_trial=None,
-                        quiet: bool = False):
-    """Give every trial of ``study`` in the store one complete run under ``settings.directory``
-    (:func:`orchestrator.wandb_runs.complete_runs`); a run W&B could not write is one warning
-    line. Returns the :class:`~orchestrator.wandb_runs.Completion`, or ``None`` when W&B failed."""
-    from orchestrator.wandb_runs import complete_runs
-
-    try:
-        done = complete_runs(store_root, study, directory=settings.directory, project=settings.project,
-                             entity=settings.entity, mode=settings.mode, group=settings.group, per_trial=per_trial)
-    except Exception as exc:  # noqa: BLE001 - the study's results are in the store either way
-        print(f"warning: W&B runs of {study} not completed ({type(exc).__name__}: {exc});"
-              " the store has them: gnas wandb complete", file=sys.stderr)
-        return None
-    if done.failed and not quiet:
-        print(f"warning: {len(done.failed)} W&B runs of {study} could not be written (first: {done.failed[0]});"
-              " the store has them: gnas wandb complete", file=sys.stderr)
-    return done

@@ -26,6 +26,7 @@ import json
 import math
 import shutil
 import struct
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from wandb.proto.wandb_internal_pb2 import Record
+
+    from orchestrator.tracking import WandbSettings
 
 HEADER = struct.Struct("<4sHB")  # ":W&B", magic 0xBEE1, version 0
 HEADER_IDENT, HEADER_MAGIC = b":W&B", 0xBEE1
@@ -432,7 +435,7 @@ def part_run_config(study: str, entry: Mapping[str, Any], variants: Mapping[str,
 def complete_published_study(manifest: Mapping[str, Any], *, store_root: str, project: str,
                              entity: str | None = None, mode: str = "offline") -> list[Completion]:
     """:func:`complete_runs` for every part of a published study's manifest (``study.json``)."""
-    from orchestrator.run import saved_spec
+    from orchestrator.layout import saved_spec
     from orchestrator.store import Store
     from orchestrator.tracking import wandb_dir
 
@@ -442,7 +445,7 @@ def complete_published_study(manifest: Mapping[str, Any], *, store_root: str, pr
     for entry in manifest["parts"]:
         if not store.has_study(entry["name"]):
             continue
-        spec = saved_spec(store, entry["name"]) or {}
+        spec = saved_spec(store.location, entry["name"]) or {}
         config = part_run_config(manifest["study"], entry, spec.get("variants") or {}, conditions)
         done.append(complete_runs(store.root, entry["name"], directory=wandb_dir(store.root, entry["name"]),
                                   project=project, entity=entity, mode=mode, group=manifest["study"],
@@ -495,3 +498,21 @@ def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
     return out
+
+
+def complete_study_runs(settings: "WandbSettings", store_root: str, study: str, *, per_trial=None,
+                        quiet: bool = False):
+    """Give every trial of ``study`` in the store one complete run under ``settings.directory``
+    (:func:`complete_runs`); a run W&B could not write is one warning
+    line. Returns the :class:`Completion`, or ``None`` when W&B failed."""
+    try:
+        done = complete_runs(store_root, study, directory=settings.directory, project=settings.project,
+                             entity=settings.entity, mode=settings.mode, group=settings.group, per_trial=per_trial)
+    except Exception as exc:  # noqa: BLE001 - the study's results are in the store either way
+        print(f"warning: W&B runs of {study} not completed ({type(exc).__name__}: {exc});"
+              " the store has them: gnas wandb complete", file=sys.stderr)
+        return None
+    if done.failed and not quiet:
+        print(f"warning: {len(done.failed)} W&B runs of {study} could not be written (first: {done.failed[0]});"
+              " the store has them: gnas wandb complete", file=sys.stderr)
+    return done
