@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-from orchestrator.cli import level, verbosity
+from orchestrator.cli import EXIT_INTERRUPTED, interrupted, level, verbosity
 from orchestrator.spec import SpecError, StudySpec
 from studies.report import Report, fmt_ci, markdown_table, write_text  # noqa: F401 - the studies' names for them
 from studies.stats import (  # noqa: F401 - re-exported: callers outside studies/ use kit.<name>
@@ -337,11 +337,32 @@ def extensions(part: Part, s: Setup, store) -> list[Part] | None:
 
 
 def finished(store, spec: StudySpec) -> bool:
-    """Whether every trial of ``spec`` has a finished row in ``store``."""
-    if not store.has_study(spec.name):
-        return False
-    rows = store.read("trials", studies=[spec.name]).select(["status"]).to_pylist()
-    return sum(r["status"] == "TERMINATED" for r in rows) >= spec.num_trials
+    """Whether every trial of ``spec`` ran to its end (or was stopped by its scheduler) in
+    ``store``; an ``INTERRUPTED`` row is unfinished."""
+    return store.has_study(spec.name) and store.finished_trials(spec.name) >= spec.num_trials
+
+
+def unfinished_parts(s: "Setup", manifest: Mapping[str, Any]) -> tuple[int, str, list[str]]:
+    """(trials finished, trials planned as text, names of unfinished parts) of the manifest's
+    parts, as their saved specs plan them ("120+" when a part never started: its size is unknown)."""
+    from orchestrator.layout import saved_spec
+    from orchestrator.store import Store
+
+    store = Store(s.out)
+    done = planned = 0
+    open_parts = []
+    for entry in manifest.get("parts") or []:
+        data = saved_spec(store.location, entry["name"])
+        if data is None:  # never started: its size is not known here
+            open_parts.append(entry["name"])
+            continue
+        want = StudySpec.from_dict(data).num_trials
+        got = min(store.finished_trials(entry["name"]) if store.has_study(entry["name"]) else 0, want)
+        done, planned = done + got, planned + want
+        if got < want:
+            open_parts.append(entry["name"])
+    started_all = all(saved_spec(store.location, e["name"]) is not None for e in manifest.get("parts") or [])
+    return done, f"{planned:,}" + ("" if started_all else "+"), open_parts
 
 
 def run_parts(planned: Sequence[tuple[Part, str]], s: Setup, progress: "StudyProgress | None" = None) -> int:
@@ -363,7 +384,8 @@ def run_parts(planned: Sequence[tuple[Part, str]], s: Setup, progress: "StudyPro
             done = errors = 0
             if action == "resume":  # trials a previous run finished count as done
                 statuses = Store(s.out).read("trials", studies=[part.name]).column("status").to_pylist()
-                done, errors = statuses.count("TERMINATED"), statuses.count("ERROR")
+                done = statuses.count("TERMINATED") + statuses.count("STOPPED")
+                errors = statuses.count("ERROR")
             progress.start_part(part.name, part.spec.num_trials, done=done, errored=errors)
         if part.spec.search:  # optuna-dashboard names the objectives in words, with their unit
             from orchestrator.dashboards import name_optuna_objectives
@@ -533,6 +555,9 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
     ``follow_up``, when given, returns parts that depend on the first parts' results (e.g.
     re-seeding a search's winners); they run after them, planned and merged the same way."""
     args = p.parse_args(argv)
+    from orchestrator.run import StudyInterrupted  # after --help: Ray, pyarrow stay unimported there
+    from orchestrator.store import StoreDamaged
+
     started = time.perf_counter()
     progress = None
     try:
@@ -555,20 +580,42 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
                 progress.close()
         rep = Report(s.folder)
         report(s, manifest, rep)
+        done, planned, open_parts = unfinished_parts(s, manifest)
+        if open_parts:  # said first: everything below counts finished trials only
+            rep.notice = (f"> **Unfinished study:** {done:,} of {planned} trials finished ({len(open_parts)} of"
+                          f" {len(manifest.get('parts') or [])} parts unfinished); every table and figure below"
+                          f" counts finished trials only. Resume it: {resume_command(p.prog, argv)}")
         path = rep.write()
         publish(s)
         if s.wandb:
             log_report_to_wandb(s, manifest, rep)
-    except SpecError as exc:
+    except (SpecError, StoreDamaged) as exc:
         if progress is not None:
             progress.close()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except StudyInterrupted as stop:
+        if progress is not None:
+            progress.close()
+        return interrupted(stop, resume_command(p.prog, argv))
+    except KeyboardInterrupt:  # outside a part's trials: planning, or writing the report
+        if progress is not None:
+            progress.close()
+        print("interrupted: every finished trial is in the store; rebuild the report with"
+              f" {resume_command(p.prog, argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED["SIGINT"]
     copy = f"; copied to {s.store_folder[0].uri_of(s.store_folder[1])}/" if s.store_folder else ""
     print(f"report: {path}{copy}  ({time.perf_counter() - started:.0f} s)")
     if not s.report_only:
         print(scale_up_hint(s, p.prog))
     return EXIT_TRIALS_FAILED if errored else EXIT_OK
+
+
+def resume_command(prog: str, argv: Sequence[str] | None) -> str:
+    """The command that continues this study: the same options, with ``--resume``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = prog if prog.startswith("gnas") else f"python {prog}"
+    return " ".join([command, *args, *([] if "--resume" in args or "--report-only" in args else ["--resume"])])
 
 
 def scale_up_hint(s: Setup, prog: str) -> str:

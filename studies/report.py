@@ -33,6 +33,7 @@ class Report:
         self.tables: dict[str, "pd.DataFrame"] = {}
         self.figures: list[Path] = []
         self.findings: list[str] = []  # studies.findings.section(...): placed right under the title
+        self.notice: str | None = None  # what a reader must know first (an unfinished study): line one
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)
@@ -66,6 +67,8 @@ class Report:
             at = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ")), 0)
             at += at < len(lines) and lines[at] == ""
             lines[at:at] = list(self.findings)
+        if self.notice:
+            lines[:0] = [self.notice, ""]
         write_text(path, "\n".join(lines).rstrip() + "\n")
         return path
 

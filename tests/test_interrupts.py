@@ -226,3 +226,48 @@ def test_a_finished_search_fails_the_configs_its_stopped_driver_asked_and_never_
     states = [t.state for t in optuna.load_study(study_name=spec.name, storage=optuna_storage(spec)).trials]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
     assert settle_searcher(spec) == 0  # nothing left to settle
+
+
+def test_gnas_study_stopped_mid_study_reports_unfinished_then_resumes_exactly(tmp_path, ray_address):
+    """The published-study path: SIGTERM once a trial is stored; no fabricated rows; the report
+    of the stopped study says it is unfinished in its first line; --resume completes it."""
+    out = tmp_path / "store"
+    argv = ["study", "degradation", "--preset", "smoke", "--kinds", "holdout_top", "--trainables", "graphpnas",
+            "--no-wandb", "--quiet", "--out", str(out), "--address", ray_address]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "WANDB_MODE": "offline"}
+    log = tmp_path / "study.log"
+    with log.open("w") as sink:
+        driver = subprocess.Popen([sys.executable, "-m", "orchestrator", *argv], cwd=tmp_path, env=env,
+                                  stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: any(s.done for s in Store(out).status()) if (out / "trials").exists() else False,
+                  "a finished trial in the store", driver)
+        driver.send_signal(signal.SIGTERM)
+        code = driver.wait(timeout=DEADLINE_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    text = log.read_text()
+    last = text.strip().splitlines()[-1]
+    assert code == 143 and last.startswith("interrupted: study degradation-smoke-nbgraph-"), text
+    assert last.endswith("resume with: gnas study degradation " + " ".join(argv[2:]) + " --resume"), last
+    rows = Store(out).read_pandas("trials")
+    finished = rows[rows["status"] == "TERMINATED"]
+    assert len(finished) < 10 and all(math.isfinite(v) for v in finished["top5_pct"])
+    assert set(rows["status"]) <= {"TERMINATED", "INTERRUPTED"}
+
+    env_argv = [sys.executable, "-m", "orchestrator"]
+    rebuilt = subprocess.run([*env_argv, "report", "degradation-smoke-nbgraph", "--out", str(out), "--no-wandb"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DEADLINE_S)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    report = (out / "studies" / "degradation-smoke-nbgraph" / "report.md").read_text()
+    assert report.startswith(f"> **Unfinished study:** {len(finished)} of "), report[:300]
+
+    resumed = subprocess.run([*env_argv, *argv, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=DEADLINE_S)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = Store(out).read_pandas("trials")
+    assert len(rows) == 10 and rows["trial_id"].is_unique and (rows["status"] == "TERMINATED").all()
+    assert set(finished["trial_id"]) <= set(rows["trial_id"])
+    report = (out / "studies" / "degradation-smoke-nbgraph" / "report.md").read_text()
+    assert not report.startswith(">") and "Unfinished" not in report
