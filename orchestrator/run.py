@@ -338,6 +338,7 @@ def _can_restore(location: StorageRoot, path: str) -> bool:
 
     if not tune.Tuner.can_restore(path, storage_filesystem=location.filesystem):
         return False
+    check_state_trust(location, path)
     states = [p for p in location.files(path, "experiment_state-*.json") if p.count("/") == path.count("/") + 1]
     newest = max(states, default=None)
     try:
@@ -346,6 +347,34 @@ def _can_restore(location: StorageRoot, path: str) -> bool:
         raise SpecError(f"cannot resume study at {location.uri_of(path)}: Tune's experiment state"
                         f" {newest.rsplit('/', 1)[-1]} is damaged ({exc}); start the study under another name") from None
     return True
+
+
+TRUST_ENV = "GNAS_TRUST_STORE"  # "1": resume from state files this check would refuse (you vouch for them)
+
+
+def check_state_trust(location: StorageRoot, path: str) -> None:
+    """Refuse to resume from Tune state that another user could have written.
+
+    ``Tuner.restore`` unpickles ``tuner.pkl``, the experiment state and the searcher state from
+    the experiment folder: whoever can write them runs code on the driver. On a local or NFS
+    root each such file must belong to the user resuming and be writable by no one else;
+    an object store has no owners to check (its bucket policy is the only guard — see
+    docs/DESIGN.md, "Trust"). ``GNAS_TRUST_STORE=1`` skips the check.
+    """
+    if not location.is_local or os.environ.get(TRUST_ENV) == "1":
+        return
+    uid = os.getuid()
+    with os.scandir(path) as entries:
+        entries = list(entries)
+    for entry in entries:
+        if not entry.is_file(follow_symlinks=False) and not entry.is_symlink():
+            continue
+        st = entry.stat(follow_symlinks=False)
+        if entry.is_symlink() or st.st_uid != uid or st.st_mode & 0o022:
+            why = ("is a symbolic link" if entry.is_symlink() else f"belongs to uid {st.st_uid}, not {uid}"
+                   if st.st_uid != uid else "is writable by other users")
+            raise SpecError(f"cannot resume from {entry.path}: it {why}, and resuming unpickles Tune's state"
+                            f" (its writer could run code here); check it, then set {TRUST_ENV}=1 to resume anyway")
 
 
 def local_gpu_count() -> int:

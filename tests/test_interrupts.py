@@ -271,3 +271,26 @@ def test_gnas_study_stopped_mid_study_reports_unfinished_then_resumes_exactly(tm
     assert set(finished["trial_id"]) <= set(rows["trial_id"])
     report = (out / "studies" / "degradation-smoke-nbgraph" / "report.md").read_text()
     assert not report.startswith(">") and "Unfinished" not in report
+
+
+@pytest.mark.parametrize("tamper", ["other owner", "group writable", "symlink"])
+def test_resume_refuses_tune_state_another_user_could_have_written(tmp_path, ray_address, monkeypatch, tamper):
+    """Resuming unpickles Tune's state: a state file someone else could have written is refused."""
+    from orchestrator.run import preflight
+    from orchestrator.spec import SpecError
+
+    spec, spec_file, trace, hold, store = _setup(tmp_path)
+    (hold / "hold").unlink()
+    run_study(spec, verbose=0)
+    state = store / "tune" / spec.name / "tuner.pkl"
+    if tamper == "other owner":
+        os.chown(state, 12345, -1) if os.getuid() == 0 else pytest.skip("changing a file's owner needs root")
+    elif tamper == "group writable":
+        state.chmod(0o664)
+    else:
+        state.rename(state.with_name("elsewhere.pkl"))
+        state.symlink_to(state.with_name("elsewhere.pkl"))
+    with pytest.raises(SpecError, match="cannot resume from .*tuner.pkl: it .* unpickles Tune's state"):
+        preflight(spec, resume=True)
+    monkeypatch.setenv("GNAS_TRUST_STORE", "1")  # the user vouches for it
+    assert preflight(spec, resume=True).resuming
