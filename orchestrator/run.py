@@ -150,13 +150,13 @@ def preflight(spec: StudySpec, *, resume: bool = False) -> Plan:
     metrics it declares, and what a searcher or scheduler ranks by is not computed on the
     evaluation field (:func:`trainables.common.metric_role`); the store root can be written.
     """
-    target, _ = resolve_trainable(spec.trainable)
-    module = _check_contract(spec, target)
-    _check_trainable_config(spec, target)
-    _check_metrics(spec, target, module)
+    entry = resolve_trainable(spec.trainable)
+    module = _check_contract(spec, entry)
+    _check_trainable_config(spec, entry)
+    _check_metrics(spec, entry, module)
     try:
         store = Store(spec.storage)
-        plan = Plan(spec=spec, target=target, store=store, resuming=False)
+        plan = Plan(spec=spec, target=entry.target, store=store, resuming=False)
         exists = plan.experiment_exists() or store.has_study(spec.name)
     except (StorageError, OSError) as exc:  # a bad URI, a missing bucket, no access
         raise SpecError(f"store {spec.storage}: {exc}".splitlines()[0]) from None
@@ -207,15 +207,13 @@ def _check_output_root(store: Store) -> None:
                         " choose another folder (--out)")
 
 
-def _check_contract(spec: StudySpec, target: str):
+def _check_contract(spec: StudySpec, entry):
     """The trainable's module; refuses a target that is neither registered nor declares the
     trainable contract (a module-level ``reported_metrics(config)``), e.g. ``os:system``."""
-    import importlib
-
     from trainables import REGISTRY
 
-    module = importlib.import_module(target.split(":")[0])
-    if target not in REGISTRY.values() and not callable(getattr(module, "reported_metrics", None)):
+    module = entry.import_module()
+    if not entry.registered and not callable(getattr(module, "reported_metrics", None)):
         raise SpecError(f"trainable {spec.trainable!r} is not registered ({', '.join(sorted(REGISTRY))}) and its "
                         "module does not declare the trainable contract (reported_metrics(config))")
     return module
@@ -236,30 +234,23 @@ def _one_line(exc: BaseException) -> str:
         f"{type(exc).__name__}: {text[0] if text else 'no message'}"
 
 
-def _check_trainable_config(spec: StudySpec, target: str) -> None:
-    import importlib
-
-    module = importlib.import_module(target.split(":")[0])
-    validate = getattr(module, "validate_config", None)
-    if validate is None:
-        return
+def _check_trainable_config(spec: StudySpec, entry) -> None:
     for config in _distinct_configs(spec):
         try:
-            validate(config)
+            entry.validate(config)
         except Exception as exc:  # any wrong value or type, anywhere in the config: one line
             raise SpecError(f"trainable {spec.trainable!r} rejects the config: {_one_line(exc)}") from None
 
 
-def _check_metrics(spec: StudySpec, target: str, module) -> None:
+def _check_metrics(spec: StudySpec, entry, module) -> None:
     """Each objective is a metric the trainable declares (the registry's entry, or the module's
     ``reported_metrics`` for an unregistered target); a searched or scheduled one is not
     computed on the evaluation field (its role: the module's ``reported_metrics``, else
     :func:`trainables.common.metric_role`), and its selection field differs from that field."""
-    import trainables
     from trainables import common
 
     declare = getattr(module, "reported_metrics", None)
-    registered = target in trainables.REGISTRY.values()
+    registered = entry.registered
     ranks = bool(spec.search) or spec.scheduler_kind == "asha"
     for config in _distinct_configs(spec):
         try:
@@ -268,10 +259,9 @@ def _check_metrics(spec: StudySpec, target: str, module) -> None:
             raise SpecError(f"trainable {spec.trainable!r} rejects the config: {_one_line(exc)}") from None
         for objective in spec.objectives:
             metric = objective.metric
-            known = trainables.declares_metric(target, metric) if registered else metric in roles
+            known = entry.declares(metric) if registered else metric in roles
             if not known:
-                names = roles or {m: "" for m in trainables.ENTRIES[spec.trainable].metrics} \
-                    if spec.trainable in trainables.ENTRIES else roles
+                names = roles or {m: "" for m in entry.metrics}
                 close = difflib.get_close_matches(metric, names, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"it reports: {', '.join(sorted(names))}"
                 raise SpecError(f"metric {metric!r}: trainable {spec.trainable!r} does not report it; {hint}")

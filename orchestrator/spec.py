@@ -38,13 +38,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 __all__ = [
     "FrozenDict",
@@ -66,7 +65,6 @@ VARIANT_KEY = "variant"
 """The config key naming a trial's variant (its overlay is merged in before the trainable runs)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -526,28 +524,22 @@ def _unique_key_loader():
     return UniqueKeyLoader
 
 
-def resolve_trainable(name: str) -> tuple[str, Callable[[dict], None]]:
-    """``(target, function)`` for a registry name or a ``"package.module:function"`` target.
+def resolve_trainable(name: str):
+    """The :class:`trainables.TrainableEntry` of ``name`` (:func:`trainables.resolve`), its
+    module imported and its function checked; every problem one :class:`SpecError` line."""
+    from trainables import resolve
 
-    Imports the trainable's module (only here, at validation / launch time).
-    """
-    from trainables import REGISTRY
-
-    target = REGISTRY.get(name, name)
-    if not _TARGET.match(target):
-        close = difflib.get_close_matches(name, REGISTRY, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SpecError(f"unknown trainable {name!r}{hint}; registered: {', '.join(sorted(REGISTRY))}"
-                        " — or give 'package.module:function'")
-    module_name, func_name = target.split(":")
     try:
-        module = importlib.import_module(module_name)
+        entry = resolve(name)
+    except LookupError as exc:
+        raise SpecError(str(exc)) from None
+    try:
+        module = entry.import_module()
     except ImportError as exc:
-        raise SpecError(f"trainable {name!r}: cannot import {module_name!r}: {exc}") from None
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise SpecError(f"trainable {name!r}: {module_name!r} has no function {func_name!r}")
-    return target, func
+        raise SpecError(f"trainable {name!r}: cannot import {entry.module!r}: {exc}") from None
+    if not callable(getattr(module, entry.target.split(":")[1], None)):
+        raise SpecError(f"trainable {name!r}: {entry.module!r} has no function {entry.target.split(':')[1]!r}")
+    return entry
 
 
 # ----------------------------------------------------------------------------- helpers

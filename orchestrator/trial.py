@@ -8,7 +8,6 @@ ids Tune assigned and the trial's start time; with online W&B, a live run (see
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import time
@@ -46,11 +45,10 @@ def run_trial(entry: TrialEntry, config: dict[str, Any]) -> None:
     from ray import tune
 
     from orchestrator.search import config_id
-    from trainables import reporting
+    from trainables import reporting, resolve
 
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)  # a line per checkpoint
-    module_name, func_name = entry.target.split(":")
-    train = getattr(importlib.import_module(module_name), func_name)
+    train = resolve(entry.target).load()
     context = tune.get_context()
     gpu_ids = ray.get_gpu_ids()
     ctx = reporting.TrialContext(extras={

@@ -125,11 +125,9 @@ def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[
 
 
 def _default(trainable: str, key: str) -> Any:
-    import importlib
+    from trainables import resolve
 
-    from trainables import REGISTRY
-
-    return importlib.import_module(REGISTRY[trainable].split(":")[0]).DEFAULTS[key]
+    return resolve(trainable).import_module().DEFAULTS[key]
 
 
 def config_means(frame, params: list[str], metrics: list[str]):

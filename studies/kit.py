@@ -36,7 +36,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,7 +44,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from orchestrator.cli import EXIT_INTERRUPTED, interrupted, level, verbosity
 from orchestrator.spec import SpecError, StudySpec
-from studies.report import Report, fmt_ci, markdown_table, write_text  # noqa: F401 - the studies' names for them
+from studies.report import (  # noqa: F401 - the studies' names for them
+    Report, fmt_ci, log_report_to_wandb, markdown_table, write_text)
 from studies.stats import (  # noqa: F401 - re-exported: callers outside studies/ use kit.<name>
     ACCURACY_METRICS, ALPHA, BOUNDS_NOTE, SHARE_METRICS, correction_note, holm, metric_bounds, paired, summarise)
 
@@ -176,7 +176,7 @@ def parser(prog: str, description: str, *, default_trainables: str, presets_help
 
 def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, int]) -> Setup:
     """Validate the shared arguments; raises :class:`SpecError` with one line."""
-    from trainables import REGISTRY
+    from trainables import ENTRIES
     from trainables.spaces import SPACES
 
     space = args.space
@@ -188,8 +188,8 @@ def setup(args: argparse.Namespace, study_kind: str, preset_seeds: Mapping[str, 
     if not names:
         raise SpecError("--trainables names no trainable")
     for t in names:
-        if t not in REGISTRY or t in ("toy", "baseline"):
-            known = sorted(set(REGISTRY) - {"toy", "baseline"})
+        if t not in ENTRIES or ENTRIES[t].role != "generator":
+            known = sorted(n for n, e in ENTRIES.items() if e.role == "generator")
             raise SpecError(f"--trainables: unknown generator {t!r}; expected some of {', '.join(known)}")
     if len(set(names)) != len(names):
         raise SpecError("--trainables names a generator twice")
@@ -240,14 +240,12 @@ def part_spec(s: Setup, part: str, trainable: str, config: Mapping[str, Any], *,
 
 def trainable_config(name: str, preset: str) -> dict[str, Any]:
     """A generator's model/training config for ``preset`` (its module's ``PRESETS``)."""
-    import importlib
+    from trainables import resolve
 
-    from trainables import REGISTRY
-
-    module = importlib.import_module(REGISTRY[name].split(":")[0])
-    presets = getattr(module, "PRESETS", None)
-    if not presets or preset not in presets:
-        raise SpecError(f"trainable {name!r} defines no {preset!r} preset (PRESETS in {module.__name__})")
+    entry = resolve(name)
+    presets = entry.presets
+    if preset not in presets:
+        raise SpecError(f"trainable {name!r} defines no {preset!r} preset (PRESETS in {entry.module})")
     return dict(presets[preset])
 
 
@@ -512,38 +510,6 @@ def wandb_run_config(s: Setup, part: Part):
     return part_run_config(s.study, part.manifest_entry(), part.spec.variants, conditions)
 
 
-def log_report_to_wandb(s: Setup, manifest: Mapping[str, Any], report: Report) -> None:
-    """W&B, a view of the store: every trial of every part one complete run (written again from
-    the store where missing or incomplete — also on ``--report-only`` and ``--resume``), and the
-    report as one run of stable id ``<study>-report``. Offline unless ``WANDB_MODE=online``.
-    Never fails the study: a W&B problem is one warning line (the store has everything)."""
-    from orchestrator import dashboards
-    from orchestrator.wandb_runs import complete_published_study, write_report_run
-
-    mode = os.environ.get("WANDB_MODE", "offline")
-    where = dict(project=s.wandb_project, entity=s.wandb_entity, mode=mode)
-    try:
-        done = complete_published_study(manifest, store_root=s.out, **where)
-        # local: W&B writes files (= <out>/wandb/<study> for a folder)
-        write_report_run(s.study, manifest.get("settings") or {}, report.tables, report.figures,
-                         directory=s.report_dir / "wandb" / s.study, series=dashboards.report_series(manifest, report.tables),
-                         **where)
-        # the workspace and report as JSON in the study folder; `gnas wandb dashboards --save` saves them
-        dashboards.write_definitions(dashboards.build(manifest, store_root=s.out, folder=s.folder,
-                                                      project=s.wandb_project, entity=s.wandb_entity), s.folder)
-    except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished study
-        print(f"warning: W&B runs of the study not completed ({type(exc).__name__}: {exc}); "
-              "the store has them: gnas wandb complete", file=sys.stderr)
-        return
-    failed = [f for d in done for f in d.failed]
-    if failed:
-        print(f"warning: {len(failed)} W&B runs could not be written (first: {failed[0]}); "
-              "the store has them: gnas wandb complete", file=sys.stderr)
-    trials, written = sum(d.trials for d in done), sum(d.written for d in done)
-    print(f"W&B ({mode}): {trials - len(failed)} of {trials} trial runs complete ({written} rewritten by this check)"
-          f" + the report run {s.study}-report, under {s.report_dir / 'wandb'}", flush=True)
-
-
 # ----------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: str,
          preset_seeds: Mapping[str, int],
@@ -588,7 +554,7 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
         path = rep.write()
         publish(s)
         if s.wandb:
-            log_report_to_wandb(s, manifest, rep)
+            log_report_to_wandb(s, manifest, rep)  # studies.report
     except (SpecError, StoreDamaged) as exc:
         if progress is not None:
             progress.close()

@@ -12,12 +12,15 @@ trainable module.
 """
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib
+import re
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Callable, Literal
 
-Role = Literal["generator", "reference", "toy"]
+Role = Literal["generator", "reference", "toy", "external"]
 
 # What trainables.common.finish reports for the generated set (trainables.stats' definitions):
 # the statistics on the evaluation field, the same on the selection field ("val_top5_pct", what
@@ -45,6 +48,9 @@ class TrainableEntry:
             :attr:`config`, which imports the module); ``None`` until it has one.
         metrics: every metric name it may report; ``fnmatch`` patterns (``"val/*"``) stand for
             families whose members depend on the config.
+        registered: ``False`` for an entry :func:`resolve` made on the fly for an out-of-tree
+            target (role ``external``); its module declares its metrics itself
+            (``reported_metrics(config)``).
     """
 
     name: str
@@ -52,15 +58,19 @@ class TrainableEntry:
     role: Role
     config_target: str | None
     metrics: tuple[str, ...]
+    registered: bool = True
 
     @property
     def module(self) -> str:
         return self.target.split(":")[0]
 
+    def import_module(self) -> ModuleType:
+        """The trainable's module (imported here, at validation or launch time, never before)."""
+        return importlib.import_module(self.module)
+
     def load(self) -> Callable[[dict[str, Any]], None]:
         """The ``train`` function (imports its module)."""
-        module, func = self.target.split(":")
-        return getattr(importlib.import_module(module), func)
+        return getattr(self.import_module(), self.target.split(":")[1])
 
     @property
     def config(self) -> type | None:
@@ -73,11 +83,13 @@ class TrainableEntry:
     @property
     def presets(self) -> dict[str, dict[str, Any]]:
         """Study presets (``smoke`` / ``local`` / ``full`` → config overrides); empty if none."""
-        return dict(getattr(importlib.import_module(self.module), "PRESETS", {}))
+        return dict(getattr(self.import_module(), "PRESETS", {}))
 
     def validate(self, config: dict[str, Any]) -> None:
-        """``ValueError`` (one line) for a config this trainable cannot run."""
-        importlib.import_module(self.module).validate_config(config)
+        """``ValueError`` (one line) for a config this trainable cannot run (none: accepts all)."""
+        validate = getattr(self.import_module(), "validate_config", None)
+        if validate is not None:
+            validate(config)
 
     def declares(self, metric: str) -> bool:
         """Whether ``metric`` is among what this trainable reports."""
@@ -119,13 +131,22 @@ ENTRIES: dict[str, TrainableEntry] = {e.name: e for e in (
 REGISTRY: dict[str, str] = {name: e.target for name, e in ENTRIES.items()}
 
 
-def declares_metric(name: str, metric: str) -> bool:
-    """Whether the trainable ``name`` (a registry name or its ``"module:function"`` target)
-    reports ``metric``. An unregistered name or target declares nothing: ``False``."""
-    entry = ENTRIES.get(name)
-    if entry is None:
-        if name in REGISTRY.values():
-            entry = next(e for e in ENTRIES.values() if e.target == name)
-        else:
-            return False
-    return entry.declares(metric)
+TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def resolve(name: str) -> TrainableEntry:
+    """The one way from what a spec names to a trainable: a registry name, a registered
+    ``"module:function"`` target, or any other target (an out-of-tree generator), for which an
+    unregistered entry is made on the fly. Imports nothing; :meth:`TrainableEntry.load` and
+    friends import the module. ``LookupError`` (one line) for a name that is neither."""
+    if name in ENTRIES:
+        return ENTRIES[name]
+    for entry in ENTRIES.values():
+        if entry.target == name:
+            return entry
+    if not isinstance(name, str) or not TARGET.fullmatch(name):
+        close = difflib.get_close_matches(str(name), ENTRIES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise LookupError(f"unknown trainable {name!r}{hint}; registered: {', '.join(sorted(ENTRIES))}"
+                          " — or give 'package.module:function'")
+    return TrainableEntry(name=name, target=name, role="external", config_target=None, metrics=(), registered=False)
