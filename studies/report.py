@@ -1,10 +1,12 @@
-"""A study's report folder — ``report.md``, tables (Parquet + CSV), figures (PNG + SVG) — and
-the small text helpers reports are written with. Every file goes through the one atomic writer
-(:mod:`trainables.atomic`).
+"""A study's report folder — ``report.md``, tables (Parquet + CSV), figures (PNG + SVG) — the
+small text helpers reports are written with, and the report's W&B view. Every file goes through
+the one atomic writer (:mod:`trainables.atomic`).
 """
 from __future__ import annotations
 
 import math
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -87,3 +89,36 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return lines
+
+
+def log_report_to_wandb(s: Any, manifest: Mapping[str, Any], report: Report) -> None:
+    """W&B, a view of the store: every trial of every part one complete run (written again from
+    the store where missing or incomplete — also on ``--report-only`` and ``--resume``), and the
+    report as one run of stable id ``<study>-report``. Offline unless ``WANDB_MODE=online``.
+    Never fails the study: a W&B problem is one warning line (the store has everything).
+    ``s`` is the study's :class:`studies.kit.Setup`."""
+    from orchestrator import dashboards
+    from orchestrator.wandb_runs import complete_published_study, write_report_run
+
+    mode = os.environ.get("WANDB_MODE", "offline")
+    where = dict(project=s.wandb_project, entity=s.wandb_entity, mode=mode)
+    try:
+        done = complete_published_study(manifest, store_root=s.out, **where)
+        # local: W&B writes files (= <out>/wandb/<study> for a folder)
+        write_report_run(s.study, manifest.get("settings") or {}, report.tables, report.figures,
+                         directory=s.report_dir / "wandb" / s.study, series=dashboards.report_series(manifest, report.tables),
+                         **where)
+        # the workspace and report as JSON in the study folder; `gnas wandb dashboards --save` saves them
+        dashboards.write_definitions(dashboards.build(manifest, store_root=s.out, folder=s.folder,
+                                                      project=s.wandb_project, entity=s.wandb_entity), s.folder)
+    except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished study
+        print(f"warning: W&B runs of the study not completed ({type(exc).__name__}: {exc}); "
+              "the store has them: gnas wandb complete", file=sys.stderr)
+        return
+    failed = [f for d in done for f in d.failed]
+    if failed:
+        print(f"warning: {len(failed)} W&B runs could not be written (first: {failed[0]}); "
+              "the store has them: gnas wandb complete", file=sys.stderr)
+    trials, written = sum(d.trials for d in done), sum(d.written for d in done)
+    print(f"W&B ({mode}): {trials - len(failed)} of {trials} trial runs complete ({written} rewritten by this check)"
+          f" + the report run {s.study}-report, under {s.report_dir / 'wandb'}", flush=True)
