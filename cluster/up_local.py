@@ -26,6 +26,13 @@ machine — so each node's ``ray`` command is wrapped: ``ray stop`` there stops 
 processes only (:func:`stop_node`). The ``sshd`` uses its own config, host key and port
 inside the namespace; the system's SSH configuration is never read or changed.
 
+Found by running it (Ray 2.60): ``ray up`` of a ``local``-provider config with the autoscaler v2
+(the default since 2.50) brought up the head and only one of the two workers (its monitor logged
+"Adding 1 nodes to satisfy min count" every 5 s and never launched it), so the launcher runs with ``RAY_UP_enable_autoscaler_v2=0`` (v1: both workers); the project
+installs ``ray[tune]``, and Ray's dashboard and job API need ``ray[default]``
+(:func:`loopback.build_venv`); and ``ray down`` stops Ray on the head only, so each worker gets a
+``ray stop`` over SSH, as on real machines.
+
 The rendered config differs from ``onprem.yaml`` only where a loopback run must: the
 provider's addresses, the SSH user and key, the store (a folder instead of the NFS mount),
 the venv (this checkout's instead of a fresh pinned install: the same pins), no
@@ -47,18 +54,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from loopback import (NAMESPACES, REPO, SSHD, Failed, _name, _wait, _write_exec, build_venv, init, listeners, marked, peers,
+                      prerequisites, stop_node)
+
 ONPREM = REPO / "cluster" / "onprem.yaml"
 HEAD, WORKERS = "127.0.0.1", ("127.0.0.2", "127.0.0.3")
 VICTIM = WORKERS[1]  # the worker killed mid-study
 DASHBOARD = f"http://{HEAD}:8265"
-SSHD = "/usr/sbin/sshd"
 STUDY = ["gnas", "study", "degradation", "--preset", "smoke", "--kinds", "holdout_top", "--trainables", "graphpnas",
          "--address", "auto", "--no-wandb"]
 # Several nodes on one host: each its own address, temp dir and ports (raylets starting side by
@@ -71,10 +78,6 @@ NODE_FLAGS = " ".join([
          "dashboard-agent-grpc-port", "runtime-env-agent-port", "min-worker-port"), start=1)),
     "--max-worker-port=$((GNAS_NODE_PORTS+99))"])
 DEADLINE_S = {"up": 240, "workers": 180, "study": 400, "down": 120}
-
-
-class Failed(Exception):
-    """A step or a check that did not hold."""
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -167,86 +170,6 @@ ForceCommand {root}/node-shell
 """
 
 
-# ----------------------------------------------------------------------------- processes
-def marked(root: str, me: int | None = None) -> list:
-    """Live processes started for ``root``: their command line, working directory, environment
-    or an open file names it. (Ray renames its agents and workers, ``ray::DashboardAgent``…,
-    writing the title over their arguments and environment; their log files still name it.)"""
-    import psutil
-
-    skip = {os.getpid()} | ({me} if me else set())
-    try:
-        skip |= {p.pid for p in psutil.Process().parents()}
-    except psutil.Error:
-        pass
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
-        if proc.pid in skip or proc.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        try:
-            hit = any(root in part for part in proc.info["cmdline"] or ()) or root in proc.cwd()
-            hit = hit or any(root in value for value in proc.environ().values())
-            hit = hit or any(root in _link(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd"))
-        except (psutil.Error, OSError):
-            continue
-        if hit:
-            found.append(proc)
-    return found
-
-
-def _link(path: str) -> str:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return ""
-
-
-def stop_node(node_dir: str, force: bool = False, grace_s: float = 10.0) -> int:
-    """``ray stop`` for one loopback node: SIGTERM (SIGKILL with ``force``) to the processes of
-    ``node_dir`` only — then SIGKILL to any still alive after ``grace_s``. Returns how many."""
-    import psutil
-
-    procs = [p for p in marked(node_dir) if _name(p) != "sshd"]
-    for proc in procs:
-        try:
-            proc.send_signal(signal.SIGKILL if force else signal.SIGTERM)
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=grace_s)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=grace_s)
-    return len(procs)
-
-
-def _name(proc) -> str:
-    import psutil
-
-    try:
-        return proc.name()
-    except psutil.Error:
-        return ""
-
-
-def listeners() -> list[str]:
-    """``ss -ltnp`` of this (network) namespace: local address:port and process, one per line."""
-    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
-    return [f"{line.split()[3]} {line.split()[-1] if 'users:' in line else ''}".strip() for line in out.splitlines()]
-
-
-def peers() -> set[str]:
-    """Remote addresses of every TCP connection in this namespace (``ss -tn``)."""
-    out = subprocess.run(["ss", "-Htn"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[4].rsplit(":", 1)[0].strip("[]") for line in out.splitlines() if len(line.split()) > 4}
-
-
-def loopback(address: str) -> bool:
-    return address.startswith("127.") or address in ("*", "0.0.0.0", "::", "::1") or address.startswith("::ffff:127.")
-
-
 # ----------------------------------------------------------------------------- the run
 class Run:
     """The steps inside the namespaces; ``summary`` collects what the checks saw."""
@@ -289,8 +212,9 @@ class Run:
         # sshd's privilege-separation dir: a private /run in this mount namespace (the host's is untouched)
         (root / "run" / "sshd").mkdir(parents=True)
         subprocess.run(["mount", "--bind", str(root / "run"), "/run"], check=True)
-        for ip in (HEAD, *WORKERS):
+        for ip in (HEAD, *WORKERS):  # each machine's home as a fresh account has it
             (root / ip / "home").mkdir(parents=True)
+            (root / ip / "home" / ".bashrc").touch()
         (root / "laptop" / "tmp").mkdir(parents=True)
         ssh = root / "ssh"
         ssh.mkdir(mode=0o700)
@@ -353,19 +277,20 @@ class Run:
         if job is None:
             raise Failed(f"no job id in:\n{done.stdout}")
         self.summary["job_id"] = job = job.group(0)
+        self.summary["commands"].append(f"ray job logs --address {DASHBOARD} -f {job}")
         follow = subprocess.Popen(["ray", "job", "logs", "--address", DASHBOARD, "-f", job], cwd=REPO, env=self.env,
                                   stdout=open(self.logs / "job_logs.txt", "w"), stderr=subprocess.STDOUT)
         victim = next(n["node_id"] for n in self.summary["nodes"] if n["ip"] == VICTIM)
+        workers = {n["node_id"] for n in self.summary["nodes"] if not n["head"]}
         seen: set[str] = set()
 
         def trial_on_victim():
-            actors = list_actors(address=DASHBOARD, filters=[("state", "=", "ALIVE")], detail=True)
-            for a in actors:
-                if a.node_id != victim or a.class_name.startswith("_"):
-                    continue
-                seen.add(a.class_name)
-                return a.class_name
-            return None
+            actors = [a for a in list_actors(address=DASHBOARD, filters=[("state", "=", "ALIVE")], detail=True)
+                      if not a.class_name.startswith("_") and a.node_id in workers]
+            if actors:  # trial actors: on the workers only (the head offers them no CPU)
+                self.summary["timings_s"].setdefault("first_trial_after_submit", round(time.monotonic() - started, 1))
+            seen.update(a.class_name for a in actors if a.node_id == victim)
+            return bool(seen)
 
         self.say(f"waiting for a trial on {VICTIM}, then killing that node")
         _wait(trial_on_victim, DEADLINE_S["study"], f"no trial ever ran on {VICTIM}", lambda: "")
@@ -397,6 +322,8 @@ class Run:
         started = time.monotonic()
         options = ["-i", key, "-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={os.devnull}",
                    "-o", "IdentitiesOnly=yes"]
+        self.summary["alive_after_down"] = {ip: sorted(_name(p) for p in marked(str(self.root / ip)))
+                                            for ip in (HEAD, *WORKERS)}
         for ip in WORKERS:  # the local provider's `ray down` stops Ray on the head only
             if not (self.root / ip / "powered-off").exists():
                 self.sh(f"stop_{ip}", ["ssh", *options, f"{getpass.getuser()}@{ip}", "ray stop"], 60)
@@ -431,22 +358,6 @@ class Run:
         return {"processes": others(), "listeners": listeners()}
 
 
-def _write_exec(path: Path, text: str) -> None:
-    path.write_text(text)
-    path.chmod(0o755)
-
-
-def _wait(probe, timeout: float, message: str, details) -> Any:
-    """Poll ``probe`` (every 0.5 s) until it returns something truthy; :class:`Failed` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got
-        time.sleep(0.5)
-    raise Failed(f"{message} within {timeout:.0f} s\n{details()}")
-
-
 def inside(args: argparse.Namespace) -> int:
     """The run, inside the namespaces (PID 1's child)."""
     root, logs = Path(args.inside), Path(args.logs)
@@ -477,51 +388,7 @@ def inside(args: argparse.Namespace) -> int:
     return code
 
 
-def init(argv: list[str]) -> int:
-    """PID 1 of the namespace: run ``argv``, reap every orphan until it exits, return its status.
-    When PID 1 exits the kernel kills whatever is still alive in the namespace."""
-    child = subprocess.Popen(argv)
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            return 1
-        if pid == child.pid:
-            return os.waitstatus_to_exitcode(status)
-
-
 # ----------------------------------------------------------------------------- outside
-def prerequisites() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network, PID and mount namespaces; sshd)"
-    for tool, package in ((SSHD, "openssh-server"), ("rsync", "rsync"), ("ssh", "openssh-client"),
-                          ("ssh-keygen", "openssh-client"), ("unshare", "util-linux"), ("ss", "iproute2"),
-                          ("ip", "iproute2")):
-        if shutil.which(tool) is None:
-            return f"{tool} not found: apt-get install {package}"
-    probe = subprocess.run(["unshare", "--net", "--pid", "--fork", "--mount-proc", "true"], capture_output=True,
-                           text=True)
-    if probe.returncode != 0:
-        return f"cannot create namespaces here (unshare: {probe.stderr.strip()})"
-    return None
-
-
-def build_venv(venv: Path) -> None:
-    """The machines' Python: this checkout's venv plus Ray's ``default`` extra (the dashboard and
-    job API: ``onprem.yaml`` installs ``ray[default,tune]``, the project itself needs only
-    ``ray[tune]``). A venv of its own that reads the checkout's through a ``.pth`` file, so
-    nothing is installed into the checkout's venv. Needs PyPI (run outside the namespaces)."""
-    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    (site / "gnas_checkout.pth").write_text(f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                    "--disable-pip-version-check", "-c", str(REPO / "constraints.txt"), "ray[default]==2.60.0"],
-                   check=True, stdout=subprocess.DEVNULL)
-    for name in ("ray", "gnas"):  # the checkout's entry points, run by this venv's interpreter
-        script = (Path(sys.executable).parent / name).read_text().split("\n", 1)[1]
-        _write_exec(venv / "bin" / name, f"#!{venv / 'bin' / 'python'}\n{script}")
-
-
 def control_dir(cluster_name: str) -> Path:
     """Where Ray's SSH command runner keeps this cluster's ControlMaster sockets (fixed under /tmp)."""
     import hashlib
@@ -540,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv[:1] == ["stop-node"]:  # the nodes' `ray stop` (RAY_WRAPPER)
-        stop_node(argv[1], force="--force" in argv[2:] or "-f" in argv[2:])
+        count = stop_node(argv[1], force="--force" in argv[2:] or "-f" in argv[2:])
+        print(f"stopped {count} processes of {Path(argv[1]).name}")
         return 0
     args = p.parse_args(argv)
     if args.inside:
@@ -571,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
              "--logs", str(logs)]
     # unshare ignores SIGTERM while it waits; SIGKILLed, it takes the namespace's PID 1 (--kill-child)
     # and with it every process of the run
-    namespaces = subprocess.Popen(["unshare", "--net", "--pid", "--fork", "--mount-proc", "--kill-child",
+    namespaces = subprocess.Popen([*NAMESPACES, "--kill-child",
                                    sys.executable, str(Path(__file__).resolve()), "--init", "--", *inner])
     signal.signal(signal.SIGTERM, lambda *_: namespaces.kill())
     try:
