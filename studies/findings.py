@@ -6,7 +6,10 @@ with its numbers and their 95 % confidence intervals. A claim ("degrades least",
 training on the target", "above uniform sampling") is made only where a paired t-test over the
 shared seeds survives Holm's correction over the claim's family (:func:`studies.stats.holm`,
 family-wise error 5 %); where it does not, the sentence says so plainly. Tests build these
-sentences from synthetic tables with a known answer (``tests/test_findings.py``).
+sentences from synthetic tables with a known answer (``tests/test_findings.py``). "Above" is
+asked one-sided, per sentence (a generator against one reference over the points run); a mean
+at or below the reference is said to be "not above" it, a higher mean the seeds cannot separate
+is said to be just that.
 """
 from __future__ import annotations
 
@@ -80,45 +83,68 @@ def constant(series: "pd.Series", value: float) -> "pd.Series":
 
 
 def not_above(tests: "pd.DataFrame", subject: Callable[[Mapping[str, Any]], str],
-              reference: Callable[[Mapping[str, Any]], str], point: Callable[[Mapping[str, Any]], str],
-              everywhere: Callable[[str], str]) -> list[str]:
-    """Sentences for a Holm-corrected family of "a above b?" tests (rows of
-    :func:`stats.paired_by_seed` with ``subject``/``reference`` keys): one per (subject,
-    reference) listing every point where ``a`` is not significantly above ``b``, or one
-    saying it is above everywhere."""
-    lines = []
+              reference: Callable[[Mapping[str, Any]], str], point: Callable[[Mapping[str, Any]], str]) -> list[str]:
+    """Sentences for "is ``a`` above ``b``?" at every point (rows of :func:`_test_row` with
+    ``subject``/``reference`` keys, uncorrected). Each (subject, reference) is one family: its
+    one-sided tests are Holm-corrected together, and its points are said in three groups — above
+    (a claim), **not above** (the mean is at or below the reference: said plainly), and higher
+    but not separable from it with the seeds run."""
+    lines: list[str] = []
     if tests.empty:
         return lines
-    for (who, ref), g in tests.groupby(["subject", "reference"], sort=False):
-        bad = g[g["verdict"] != "a>b"]
+    for _, g in tests.groupby(["subject", "reference"], sort=False):
+        g = stats.holm(g.reset_index(drop=True))
         first = g.iloc[0]
-        if bad.empty:
-            lines.append(everywhere(f"{subject(first)} is above {reference(first)} at every point run "
-                                    f"({len(g)} paired tests, Holm-corrected)"))
+        who, ref = subject(first), reference(first)
+        level = bool(g[["b_mean", "b_lo", "b_hi"]].nunique(dropna=False).max() == 1)  # one reference: say it once
+        ref_text = f"{ref} ({pct(first['b_mean'], first['b_lo'], first['b_hi'])})" if level else ref
+
+        def listed(rows: "pd.DataFrame") -> str:
+            return "; ".join(f"{point(r)}: {pct(r['a_mean'], r['a_lo'], r['a_hi'])}"
+                             + ("" if level else f" vs {pct(r['b_mean'], r['b_lo'], r['b_hi'])}")
+                             + f" (difference {_diff_text(r)}, {_p(r)})" for _, r in rows.iterrows())
+
+        above = g[g["verdict"] == "a>b"]
+        below = g[(g["verdict"] != "a>b") & ~(g["diff"] > 0)]
+        unclear = g[(g["verdict"] != "a>b") & (g["diff"] > 0)]
+        tests_said = f"{len(g)} one-sided paired tests, Holm-corrected together"
+        if len(above) == len(g):
+            lines.append(f"- {who} is above {ref_text} at every point run ({tests_said}).")
             continue
-        level = g["b_lo"].isna().all() and g["b_mean"].nunique() == 1  # one fixed level: say it once
-        where = "; ".join(f"{point(r)}: {pct(r['a_mean'], r['a_lo'], r['a_hi'])}"
-                          + ("" if level else f" vs {pct(r['b_mean'], r['b_lo'], r['b_hi'])}")
-                          + f" (difference {_diff_text(r)}, {_p(r)})" for _, r in bad.iterrows())
-        at = f" ({pct(first['b_mean'])})" if level else ""
-        lines.append(f"- **{subject(first)} is not above {reference(first)}{at}** at {len(bad)} of {len(g)} points — "
-                     f"{where}.")
+        if len(below):
+            lines.append(f"- **{who} is not above {ref_text}** at {len(below)} of {len(g)} points: its mean is at or "
+                         f"below it — {listed(below)}.")
+        if len(unclear):
+            lines.append(f"- {who} is higher than {ref_text} but **not separable from it** with the seeds run at "
+                         f"{len(unclear)} of {len(g)} points — {listed(unclear)}.")
+        if len(above):
+            lines.append(f"- {who} is above {ref_text} at the other {len(above)} points ({tests_said}).")
     return lines
 
 
-def _test_row(a: "pd.Series", b: "pd.Series", fixed: bool = False, **keys: Any) -> dict[str, Any]:
-    """One "a above b?" test; ``fixed``: ``b`` is a level, not a measurement (no interval)."""
+def _test_row(a: "pd.Series", b: "pd.Series", fixed: bool = False, one_sided: bool = True,
+              **keys: Any) -> dict[str, Any]:
+    """One paired comparison of ``a`` with ``b`` (series by seed): the difference ``a − b`` with its
+    CI, each side's mean and CI, and ``p_t`` — one-sided (is ``a`` above ``b``?) unless
+    ``one_sided`` is false. ``fixed``: ``b`` is a level, not a measurement (no interval)."""
     ca, cb = _ci(a), _ci(b)
     if fixed:
         cb = {**cb, "lo": math.nan, "hi": math.nan}
-    return {**stats.paired_by_seed(a, b), **keys, "a_mean": ca["mean"], "a_lo": ca["lo"], "a_hi": ca["hi"],
+    res = stats.paired_by_seed(a, b)
+    if one_sided and math.isfinite(res["p_t"]):
+        res["p_t"] = res["p_t"] / 2 if res["diff"] > 0 else 1 - res["p_t"] / 2
+    return {**res, **keys, "a_mean": ca["mean"], "a_lo": ca["lo"], "a_hi": ca["hi"],
             "b_mean": cb["mean"], "b_lo": cb["lo"], "b_hi": cb["hi"]}
 
 
 def _holm(rows: list[dict[str, Any]]) -> "pd.DataFrame":
+    return stats.holm(_frame(rows)) if rows else _frame(rows)
+
+
+def _frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
     import pandas as pd
 
-    return stats.holm(pd.DataFrame(rows)) if rows else pd.DataFrame()
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- degradation
@@ -240,10 +266,9 @@ def _against_references(data: "pd.DataFrame", kinds: Sequence[str], gens: Sequen
             for kind, lv, rows_at in points:
                 rows.append(_test_row(rows_at.set_index("seed")[QUALITY], theirs, subject=m, reference=ref,
                                       kind=kind, level=lv))
-    table = _holm(rows)
-    return not_above(table, lambda r: name(r["subject"]), lambda r: f"{name(r['reference'])} (same budget, clean data)",
-                     lambda r: "clean data" if r["kind"] == "clean" else level_text(r["kind"], r["level"]),
-                     lambda s: f"- {s}.")
+    return not_above(_frame(rows), lambda r: name(r["subject"]),
+                     lambda r: f"{name(r['reference'])} at the same budget on clean data",
+                     lambda r: "clean data" if r["kind"] == "clean" else level_text(r["kind"], r["level"]))
 
 
 def _heldout_hits(data: "pd.DataFrame", gens: Sequence[str], level_text: Callable[[str, float], str],
@@ -255,10 +280,9 @@ def _heldout_hits(data: "pd.DataFrame", gens: Sequence[str], level_text: Callabl
             hits = held[(held["method"] == m) & (held["level"] == lv)].set_index("seed")["heldout_hit_pct"]
             rows.append(_test_row(hits, constant(hits, lv / 100.0), fixed=True, subject=m, reference="chance",
                                   kind="holdout_top", level=lv))
-    table = _holm(rows)
-    return not_above(table, lambda r: f"{name(r['subject'])}'s held-out hit share",
+    return not_above(_frame(rows), lambda r: f"{name(r['subject'])}'s held-out hit share",
                      lambda _r: "chance (a sampler that ignores the labels hits the held-out share itself)",
-                     lambda r: level_text("holdout_top", r["level"]), lambda s: f"- {s}.")
+                     lambda r: level_text("holdout_top", r["level"]))
 
 
 # ----------------------------------------------------------------------------- generalisation
@@ -283,7 +307,7 @@ def generalisation(data: "pd.DataFrame", *, sources: Sequence[str], targets: Seq
                 away = sub[(sub["source"] == a) & (sub["target"] == b)].set_index("seed")[QUALITY]
                 if a == b or away.empty:
                     continue
-                gap_rows.append(_test_row(home, away, subject=m, source=a, target=b))
+                gap_rows.append(_test_row(home, away, one_sided=False, subject=m, source=a, target=b))
     gaps = _holm(gap_rows)
     lines = []
     for m in gens:
@@ -309,10 +333,9 @@ def generalisation(data: "pd.DataFrame", *, sources: Sequence[str], targets: Seq
             chance = data[(data["method"] == reference) & (data["source"] == a) & (data["target"] == b)]
             ref = chance.set_index("seed")[QUALITY] if not chance.empty else constant(mine, CHANCE_TOP5)
             rows.append(_test_row(mine, ref, fixed=chance.empty, subject=m, reference="chance", source=a, target=b))
-    table = _holm(rows)
-    lines += not_above(table, lambda r: name(r["subject"]),
+    lines += not_above(_frame(rows), lambda r: name(r["subject"]),
                        lambda _r: "chance (uniform sampling: its measured share where it ran, else 5 %)",
-                       lambda r: f"{r['source']} → {r['target']}", lambda s: f"- {s}.")
+                       lambda r: f"{r['source']} → {r['target']}")
     n = int(data.groupby(["method", "source"])["seed"].nunique().min()) if len(data) else 0
     return lines + few_seeds_note(n)
 
@@ -339,18 +362,10 @@ def quality_diversity(points: "pd.DataFrame", front: Sequence[int], data: "pd.Da
     rows = []
     if not uni.empty:
         for (m, v), g in data[data["method"] != reference].groupby(["method", "value"], sort=True, dropna=False):
-            rows.append(_test_row(g.set_index("seed")[QUALITY], uni, subject=m, reference=reference, value=v))
-    table = _holm(rows)
-    if not table.empty:
-        bad = table[table["verdict"] != "a>b"]
-        if bad.empty:
-            lines.append(f"- Every point's top-5 % share is above uniform sampling's {pct(table['b_mean'].iloc[0])} "
-                         f"({len(table)} paired tests, Holm-corrected).")
-        else:
-            lines.append(f"- **Not above uniform sampling** ({pct(table['b_mean'].iloc[0], table['b_lo'].iloc[0], table['b_hi'].iloc[0])} "
-                         f"top-5 % share) at {len(bad)} of {len(table)} points: "
-                         + "; ".join(f"{label(r['subject'], r['value'])} {pct(r['a_mean'], r['a_lo'], r['a_hi'])} "
-                                     f"(difference {_diff_text(r)}, {_p(r)})" for _, r in bad.iterrows()) + ".")
+            rows.append(_test_row(g.set_index("seed")[QUALITY], uni, subject="Top-5 % share",
+                                  reference="uniform sampling's", method=m, value=v))
+    lines += not_above(_frame(rows), lambda r: r["subject"], lambda r: r["reference"],
+                       lambda r: label(r["method"], r["value"]))
     n = int(data.groupby(["method", "value"], dropna=False)["seed"].nunique().min()) if len(data) else 0
     return lines + few_seeds_note(n)
 
@@ -390,8 +405,10 @@ def section(lines: Sequence[str]) -> list[str]:
     """The report's *Findings* section (Markdown lines)."""
     body = list(lines) or ["- Nothing to state yet: no finished trials."]
     return ["## Findings", "", *body, "",
-            "Each interval is a 95 % CI over seeds; every claim is a paired t-test on shared seeds, Holm-corrected "
-            "over its family (family-wise error 5 %). The sections below hold the tables behind these sentences.", ""]
+            "Each interval is a 95 % CI over seeds. Every claim is a paired t-test on shared seeds, Holm-corrected "
+            "over its family (family-wise error 5 %): \"above\" is one-sided, its family the points of its sentence; "
+            "\"degrades least\", transfer and the ablation's comparisons are two-sided, their family every pair "
+            "compared. The sections below hold the tables behind these sentences.", ""]
 
 
 __all__ = ["ablation", "degradation", "generalisation", "normalised_area", "quality_diversity", "section"]
