@@ -13,6 +13,8 @@ one knob that trades the two:
 * product of marginals (reference) — ``q``, the top share of the labelled cells it is fit on;
 * uniform sampling (reference) — one point, no knob.
 
+A generator's own default value of its knob (its ``DEFAULTS``) is always among the values swept.
+
 Each point is one (method, knob value): mean over seeds with a 95 % CI on both axes; seeds are
 shared by all methods (the same seed fixes the same benchmark draw), so comparisons are paired.
 The report lists the non-dominated points and every dominance claim that survives Holm's
@@ -51,22 +53,45 @@ class Knob:
     key: str
     label: str  # in words, short: the figure's legend names it
     levels: dict[str, list[float]] = field(default_factory=dict)
-    default: float | None = None  # the trainable's own default (marked in the report)
+    default: float | None = None  # where the trainable's DEFAULTS cannot say it (see knob_default)
 
 
 KNOBS: dict[str, Knob] = {
     "gnn2gnn": Knob("w_joint_entropy", "joint-entropy weight",
-                    {"smoke": [0.0, 8.0], "local": [0.0, 3.0, 8.0], "full": [0.0, 3.0, 6.0, 8.0, 12.0]}, default=8.0),
+                    {"smoke": [0.0, 8.0], "local": [0.0, 3.0, 8.0], "full": [0.0, 3.0, 6.0, 8.0, 12.0]}),
     "graphpnas": Knob("elite_size", "elite size",
-                      {"smoke": [2, 5], "local": [3, 10, 30], "full": [3, 5, 10, 20, 40]}, default=5),
+                      {"smoke": [2, 5], "local": [3, 10, 30], "full": [3, 5, 10, 20, 40]}),
     "graphvae": Knob("sample_spread", "latent spread",
                      {"smoke": [0.0, 1.0], "local": [0.0, 0.5, 1.5], "full": [0.0, 0.25, 0.5, 1.0, 2.0]},
-                     default=0.0),
+                     default=0.0),  # its DEFAULTS say None: 0 after the latent ascent the study runs
     "marginals": Knob("q", "fit on the top q %",
                       {"smoke": [10.0, 50.0], "local": [5.0, 20.0, 50.0], "full": [2.0, 5.0, 10.0, 20.0, 50.0]},
                       default=20.0),
 }
 REFERENCES = ("marginals", "uniform")
+
+
+def knob_default(method: str) -> float | None:
+    """The method's own default value of its knob: a generator's ``DEFAULTS`` (so the sweep
+    follows the trainable when its defaults change), else the table's ``default``."""
+    knob = KNOBS[method]
+    if method not in REFERENCES:
+        from trainables import resolve
+
+        value = resolve(method).import_module().DEFAULTS.get(knob.key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return knob.default
+
+
+def knob_levels(method: str, preset: str) -> list[float]:
+    """The values swept: the preset's, and the generator's own default among them (a study
+    "with the current defaults" must run them)."""
+    levels = [float(v) for v in KNOBS[method].levels[preset]]
+    default = knob_default(method)
+    if method not in REFERENCES and default is not None and default not in levels:
+        levels.append(default)
+    return sorted(levels)
 
 
 def parser(prog: str = "studies/quality_diversity.py") -> argparse.ArgumentParser:
@@ -104,7 +129,7 @@ def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[
     for t in s.trainables:
         knob = KNOBS[t]
         config = {**base, **kit.trainable_config(t, s.preset)}
-        variants = {variant_name(knob.key, v): {knob.key: v} for v in knob.levels[s.preset]}
+        variants = {variant_name(knob.key, v): {knob.key: _typed(t, v)} for v in knob_levels(t, s.preset)}
         spec = kit.part_spec(s, t, t, config, variants=variants, query_budget=budget)
         parts.append(kit.Part(spec, t, tags={"knob": knob.key}))
         knobs[t] = knob.key
@@ -119,6 +144,14 @@ def build(s: kit.Setup, args: argparse.Namespace) -> tuple[list[kit.Part], dict[
                 "seeds": list(s.seeds), "trainables": list(s.trainables), "knobs": knobs,
                 "dataset": s.dataset, "data_dir": s.data_dir}
     return parts, settings
+
+
+def _typed(method: str, value: float) -> float | int:
+    """A knob value as the trainable's config takes it (``elite_size`` is a count)."""
+    from trainables import resolve
+
+    default = resolve(method).import_module().DEFAULTS.get(KNOBS[method].key)
+    return int(value) if isinstance(default, int) and not isinstance(default, bool) else value
 
 
 def _eval_field(s: kit.Setup) -> str:
@@ -226,7 +259,7 @@ def _setting(method: str, value: float, knobs: dict[str, str]) -> str:
     """``elite_size = 5 (default)`` (``—`` for a method without a knob)."""
     if method not in knobs:
         return "—"
-    default = KNOBS[method].default if method in KNOBS else None
+    default = knob_default(method) if method in KNOBS else None
     return f"{knobs[method]} = {value:g}" + (" (default)" if default is not None and value == default else "")
 
 

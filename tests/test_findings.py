@@ -189,3 +189,15 @@ def test_ablation_importance_needs_only_optuna_and_finds_the_knob_that_matters()
     tied = pd.DataFrame(rows).assign(val_top5_pct=0.05)  # every config equal: nothing to rank
     with pytest.raises(ValueError, match="PED-ANOVA"):
         ablation.importances(tied, params, "val_top5_pct", "max")
+
+
+def test_quality_diversity_sweeps_each_generators_own_default():
+    from studies import quality_diversity as qd
+    from trainables import resolve
+
+    for method in ("gnn2gnn", "graphpnas"):
+        default = resolve(method).import_module().DEFAULTS[qd.KNOBS[method].key]
+        for preset in ("smoke", "local", "full"):
+            assert float(default) in qd.knob_levels(method, preset)
+    assert qd._setting("graphpnas", 5.0, {"graphpnas": "elite_size"}).endswith("(default)") == (
+        resolve("graphpnas").import_module().DEFAULTS["elite_size"] == 5)

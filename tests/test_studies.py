@@ -326,7 +326,7 @@ def test_quality_diversity_smoke_places_every_knob_value_on_both_axes(quality_di
     assert len(trials) == (2 + 2 + 1) * 2 and (trials["status"] == "TERMINATED").all()
     points = pd.read_csv(folder / "tables" / "points.csv")
     knobs = {m: sorted(points.loc[points["method"] == m, "value"]) for m in ("gnn2gnn", "marginals")}
-    assert knobs == {"gnn2gnn": qd.KNOBS["gnn2gnn"].levels["smoke"], "marginals": qd.KNOBS["marginals"].levels["smoke"]}
+    assert knobs == {"gnn2gnn": qd.knob_levels("gnn2gnn", "smoke"), "marginals": qd.KNOBS["marginals"].levels["smoke"]}
     assert points.loc[points["method"] == "uniform", "value"].isna().all()
     for metric in ("top5_pct", "uniqueness"):
         p = points.dropna(subset=[metric])
