@@ -58,7 +58,7 @@ class Knob:
 
 KNOBS: dict[str, Knob] = {
     "gnn2gnn": Knob("w_joint_entropy", "joint-entropy weight",
-                    {"smoke": [0.0, 8.0], "local": [0.0, 3.0, 8.0], "full": [0.0, 3.0, 6.0, 8.0, 12.0]}),
+                    {"smoke": [0.0, 7.0], "local": [0.0, 3.0, 7.0], "full": [0.0, 3.0, 6.0, 7.0, 12.0]}),
     "graphpnas": Knob("elite_size", "elite size",
                       {"smoke": [2, 5], "local": [3, 10, 30], "full": [3, 5, 10, 20, 40]}),
     "graphvae": Knob("sample_spread", "latent spread",

@@ -339,7 +339,7 @@ def test_quality_diversity_smoke_places_every_knob_value_on_both_axes(quality_di
         marg["uniqueness"].mean())
     report = (folder / "report.md").read_text()
     assert "![quality against diversity](figures/quality_diversity.png)" in report
-    assert "| GNN2GNN | w_joint_entropy = 8 (default) |" in report and "| product of marginals | q = 10 |" in report
+    assert "| GNN2GNN | w_joint_entropy = 7 (default) |" in report and "| product of marginals | q = 10 |" in report
     assert "## Dominance" in report and "Holm" in report
     findings = report.split("## Findings")[1].split("\n## ")[0]
     assert "- **Non-dominated** (" in findings and "With 2 seeds per condition no claim can pass" in findings
