@@ -26,12 +26,15 @@ from orchestrator.spec import SpecError  # imports neither Ray nor torch
 
 EXIT_OK, EXIT_TRIALS_FAILED, EXIT_BAD_SPEC = 0, 1, 2
 EXIT_INTERRUPTED = {"SIGINT": 130, "SIGTERM": 143}  # the shells' 128 + signal number; 130 otherwise
-STUDIES = {
-    "degradation": "how generators cope with worse training data (noise, fewer labels, held-out top, low fidelity)",
-    "generalisation": "train on one dataset or space, score on every other",
-    "ablation": "Optuna over one generator's loss weights and noise; winners re-seeded",
-    "quality_diversity": "top-5 % share against uniqueness, each generator swept over its diversity knob",
-}
+STUDY_ENTRY_POINTS = "gnas.studies"  # pyproject.toml: name = "module:main" of each published study
+
+
+def study_entry_points() -> dict:
+    """The published studies installed (``gnas.studies`` entry points), by name; nothing is
+    imported until one runs."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in sorted(entry_points(group=STUDY_ENTRY_POINTS), key=lambda ep: ep.name)}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -112,24 +115,25 @@ def interrupted(stop, resume_command: str) -> int:
 
 
 def _add_study(commands) -> None:
-    lines = "\n".join(f"  {name:<15} {what}" for name, what in STUDIES.items())
+    names = tuple(study_entry_points())
     study = commands.add_parser(
-        "study", help="run a published study: " + ", ".join(STUDIES),
-        description=f"Run a published study (the same as python studies/<name>.py).\n\n{lines}\n\n"
-                    "Every option after the name goes to the study: gnas study degradation --help lists them.",
+        "study", help="run a published study: " + (", ".join(names) or "none installed"),
+        description="Run a published study (the same as python studies/<name>.py): "
+                    f"{', '.join(names) or 'none installed (pip install -e .)'}.\n\n"
+                    "Every option after the name goes to the study: gnas study NAME --help describes it and lists them.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    study.add_argument("name", choices=tuple(STUDIES), metavar="NAME", help=f"one of {', '.join(STUDIES)}")
+    study.add_argument("name", choices=names, metavar="NAME", help=f"one of {', '.join(names)}")
     study.add_argument("args", nargs=argparse.REMAINDER, help="the study's own options")
     study.set_defaults(func=_study)
 
 
-def study_module(name: str):
-    """``studies.<name>`` (the study scripts are modules of the ``studies`` package)."""
-    return importlib.import_module(f"studies.{name}")
+def study_main(name: str):
+    """The ``main(argv, prog)`` of the published study ``name`` (imports its module)."""
+    return study_entry_points()[name].load()
 
 
 def _study(args: argparse.Namespace) -> int:
-    return study_module(args.name).main(args.args, prog=f"gnas study {args.name}")
+    return study_main(args.name)(args.args, prog=f"gnas study {args.name}")
 
 
 def _add_report(commands) -> None:
@@ -157,7 +161,7 @@ def _report(args: argparse.Namespace) -> int:
     argv = ["--report-only", "--name", args.name, "--out", args.out]
     argv += ["--report-dir", args.report_dir] if args.report_dir else []
     argv += ["--no-wandb"] if args.no_wandb else []
-    return study_module(kind).main(argv, prog=f"gnas study {kind}")
+    return study_main(kind)(argv, prog=f"gnas study {kind}")
 
 
 def study_kind(out: str, name: str, report_dir: str | None = None) -> str:
@@ -183,8 +187,9 @@ def study_kind(out: str, name: str, report_dir: str | None = None) -> str:
         kind = json.loads(text).get("kind") or name.split("-")[0]
     except (ValueError, AttributeError) as exc:
         raise SpecError(f"{where}/{MANIFEST_FILE} is not valid JSON ({exc})") from None
-    if kind not in STUDIES:
-        raise SpecError(f"study {name!r} was not written by one of {', '.join(STUDIES)} (kind {kind!r})")
+    studies = study_entry_points()
+    if kind not in studies:
+        raise SpecError(f"study {name!r} was not written by one of {', '.join(studies)} (kind {kind!r})")
     return kind
 
 

@@ -68,7 +68,7 @@ def _is_nats_release(folder: Path) -> bool:
 def _load(name: str, path: str | None) -> BenchmarkTable:
     if path is not None and Path(path).suffix in (".yaml", ".yml"):
         from trainables.spaces import table
-        t = table.load_spec(path)
+        t = table.load_spec(path, get_space)
         if t.space.name != name:
             raise ValueError(f"{path} describes a {t.space.name!r} table, not {name!r}")
         return t

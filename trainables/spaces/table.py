@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -97,9 +97,9 @@ def _arch(space: SearchSpace, fmt: str, values: list[Any]) -> ArchGraph:
     return space.decode(g)
 
 
-def load_spec(spec_path: str | Path) -> BenchmarkTable:
-    from trainables.spaces import get_space
-
+def load_spec(spec_path: str | Path, get_space: Callable[[str], SearchSpace]) -> BenchmarkTable:
+    """The table a spec file describes; ``get_space`` names its space (``trainables.spaces``'s
+    lookup, handed in so this module never imports its own package)."""
     spec = TableSpec.from_yaml(spec_path)
     space = get_space(spec.space)
     t = _read(spec.path)
