@@ -28,6 +28,7 @@ import socket
 import sys
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any, Sequence
 
 
@@ -52,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--remove-worker", type=int, metavar="I", help="worker to kill mid-study (1-based)")
     p.add_argument("--when-trials", type=int, default=1, metavar="K",
                    help="kill it once K trials running there have reported a result (default 1)")
+    p.add_argument("--release", metavar="FILE",
+                   help="delete FILE once the worker is removed (a hold file the trials wait on: so the removal"
+                        " comes while they run, however slowly a loaded machine starts them)")
     p.add_argument("--wandb", action="store_true", help="keep the spec's W&B setting (default: off)")
     return p
 
@@ -105,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         callbacks = []
         if args.remove_worker is not None:
             callbacks.append(_remover(cluster, workers, worker_ip(args.remove_worker),
-                                      args.when_trials, summary, removal))
+                                      args.when_trials, summary, removal, args.release))
         from orchestrator.run import run_study
 
         try:
@@ -127,8 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if summary.get("errored") == 0 else 1
 
 
-def _remover(cluster, workers: dict, ip: str, when: int, summary: dict, threads: list):
-    """A Tune callback that kills worker ``ip`` once ``when`` of its trials have reported."""
+def _remover(cluster, workers: dict, ip: str, when: int, summary: dict, threads: list, release: str | None = None):
+    """A Tune callback that kills worker ``ip`` once ``when`` of its trials have reported, then
+    deletes ``release`` (the hold file the trials wait on), if given."""
     from ray.tune import Callback
 
     class RemoveWorker(Callback):
@@ -149,8 +154,12 @@ def _remover(cluster, workers: dict, ip: str, when: int, summary: dict, threads:
             running = sorted(t.trial_id for t in trials
                              if t.status == "RUNNING" and (t.last_result or {}).get("node_ip") == ip)
             summary["removed"] = {"ip": ip, "running_there": running}
-            # Off Tune's event loop: killing a node's processes takes a moment.
-            thread = threading.Thread(target=cluster.remove_node, args=(workers[ip],), daemon=True)
+            def remove() -> None:  # off Tune's event loop: killing a node's processes takes a moment
+                cluster.remove_node(workers[ip])
+                if release is not None:
+                    Path(release).unlink(missing_ok=True)
+
+            thread = threading.Thread(target=remove, daemon=True)
             threads.append(thread)
             thread.start()
 

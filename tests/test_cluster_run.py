@@ -105,12 +105,19 @@ def run(command: list[str], env: dict[str, str], timeout: float) -> tuple[int, s
 
 
 def test_study_on_a_simulated_cluster_packs_gpus_and_survives_losing_a_worker(tmp_path, ray_tmp):
-    trace = tmp_path / "trace"
+    # Event-driven, whatever the load: every trial holds before its second step while the hold
+    # file exists, so all 8 run at once (4 per worker's GPU); worker 2 is removed once its 4 have
+    # reported, and only then is the hold released.
+    trace, hold = tmp_path / "trace", tmp_path / "hold"
     trace.mkdir()
-    spec = smoke_spec(tmp_path, "sim", steps=5, sleep_s=1.0, n_archs=4, trace_dir=str(trace))
+    hold.mkdir()
+    (hold / "hold").touch()
+    spec = smoke_spec(tmp_path, "sim", steps=5, sleep_s=0.2, n_archs=4, trace_dir=str(trace),
+                      hold_at_step=2, hold_dir=str(hold))
     code, out, err = run([sys.executable, "cluster/simulate.py", str(spec), "--out", str(tmp_path / "store"),
                           "--workers", "2", "--cpus-per-worker", "4", "--gpus-per-worker", "1",
-                          "--remove-worker", "2", "--when-trials", "4"], environment(ray_tmp), timeout=180)
+                          "--remove-worker", "2", "--when-trials", "4", "--release", str(hold / "hold")],
+                         environment(ray_tmp), timeout=600)
     assert code == 0, err[-4000:]
     summary = json.loads(out.strip().splitlines()[-1])
 
