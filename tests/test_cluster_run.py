@@ -176,7 +176,7 @@ def test_study_runs_on_a_ray_started_as_a_separate_process(tmp_path, ray_tmp):
 
         spec = smoke_spec(tmp_path, "remote", seeds=range(4), steps=2, sleep_s=0.0, n_archs=3)
         code, out, err = run([sys.executable, "-m", "orchestrator", "run", str(spec),
-                              "--address", f"127.0.0.1:{port}", "--no-wandb", "--quiet"], env, timeout=150)
+                              "--address", f"127.0.0.1:{port}", "--no-wandb", "--quiet"], env, timeout=600)
         assert code == 0, err[-4000:]
         assert out.strip().splitlines()[-1].startswith("study remote: 4 trials (4 done, 0 errored)")
         rows = Store(tmp_path / "store").read_pandas("trials", studies=["remote"])
