@@ -222,7 +222,92 @@ def test_nb101_sample_table_is_refused_before_launch(shared_data):
     ({"hidden": 2.5}, "hidden must be a whole number"),
     ({"query_batch": 0}, "query_batch must be >= 1"),
     ({"baseline_decay": 1.0}, "baseline_decay"),
+    ({"explore": 1.0}, "explore must be in"),
+    ({"explore": -0.1}, "explore must be in"),
+    ({"likely_share": 1.5}, "likely_share must be in"),
 ])
 def test_validate_config_rejects(bad, match):
     with pytest.raises(ValueError, match=match):
         graphpnas.validate_config({**SMOKE, **bad})
+
+
+# ------------------------------------------------------------------------ exploration (issue 30)
+def _collapsed_nb201(seed: int = 5):
+    """A tiny NB201 generator trained until almost every draw is one cell."""
+    sp = get_space("nb201")
+    cell = sp.from_string("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|")
+    g = _gen("nb201", seed=seed, hidden=8, layers=2, mixture=2)
+    x = g.prepare([cell])
+    opt = torch.optim.Adam(g.parameters(), lr=5e-2)
+    for _ in range(80):
+        loss = -g.log_likelihood(x)["node"].mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return sp, g, sp.encode(cell)
+
+
+def test_explore_keeps_every_op_in_reach_of_a_collapsed_generator_and_logp_stays_the_models():
+    sp, g, mode = _collapsed_nb201()
+    plain, _ = g.sample(2000, np.random.default_rng(0))
+    plain_g = np.array([sp.encode(a) for a in plain])
+    assert (plain_g == mode).all(axis=1).mean() > 0.95   # collapsed: the elite cell again and again
+    eps = 0.3
+    archs, logp = g.sample(2000, np.random.default_rng(0), explore=eps)
+    geno = np.array([sp.encode(a) for a in archs])
+    for j in range(6):  # each position leaves the mode with probability ≈ ε · 4/5, to every op
+        off = geno[:, j] != mode[j]
+        assert abs(off.mean() - eps * 4 / 5) < 0.05
+        assert set(geno[:, j].tolist()) == set(range(len(sp.ops)))
+    assert len({sp.key(a) for a in archs}) > 100          # new cells, not the elite's copies
+    with torch.no_grad():                                 # the reported log-probs are the model's own
+        np.testing.assert_allclose(g.log_prob(archs).double().numpy(), logp, atol=1e-3)
+
+
+@pytest.mark.parametrize("space", ["nbgraph", "nb101"])
+def test_explore_keeps_masked_choices_masked(space):
+    sp = get_space(space)
+    g = _gen(space, seed=6)
+    archs, _ = g.sample(400, np.random.default_rng(6), explore=0.5)
+    if space == "nbgraph":  # sources stay on the benchmark's link patterns, all-skip stays out
+        assert all(sp.is_valid(a) for a in archs)
+        assert not any(a.ops[1:5] == ("skip",) * 4 for a in archs)
+    else:  # Bernoulli edges only from earlier nodes (a DAG in node order)
+        assert all(s < d for a in archs for s, d in a.edges)
+
+
+def test_explore_zero_draws_exactly_as_before():
+    g = _gen("nb201", seed=7)
+    a, la = g.sample(50, np.random.default_rng(3))
+    b, lb = g.sample(50, np.random.default_rng(3), explore=0.0)
+    assert a == b and np.array_equal(la, lb)
+
+
+@pytest.mark.parametrize("share", [1.0, 0.5])
+def test_likely_share_queries_the_most_probable_new_cells_of_the_draws(share):
+    """The batch opens with the round(share · n) most probable (model log-probability) new
+    cells among the chunk of draws; the rest follow in draw order; nothing already queried."""
+    from trainables import common
+
+    cfg = {**SMOKE, "likely_share": share, "sample_chunk": 64}
+    trial = common.open_trial({**cfg, "query_budget": 40})
+    search = graphpnas.GraphPNASRun(graphpnas.GraphPNASRun.parse(cfg), trial)
+    search.query(search.random_batch(8))
+    search.fit()
+    state = trial.rng.bit_generator.state
+    batch = search.generator_batch(6)
+    trial.rng.bit_generator.state = state  # the same chunk again, to see what was on offer
+    drawn, logp = search.model.sample(64, trial.rng, 1.0)
+    new, new_lp = {}, {}
+    for a, lp in zip(drawn, logp):
+        k = search.space.key(a)
+        if search.space.is_valid(a) and k not in search.keys and k not in new:
+            new[k], new_lp[k] = a, float(lp)
+    assert len(new) > 6  # a real choice
+    keys = [search.space.key(a) for a in batch]
+    assert len(set(keys)) == 6 and not set(keys) & set(search.keys)
+    n_likely = round(share * 6)
+    ranked = sorted(new, key=lambda k: -new_lp[k])
+    assert keys[:n_likely] == ranked[:n_likely]
+    rest = [k for k in new if k not in set(ranked[:n_likely])]
+    assert keys[n_likely:] == rest[: 6 - n_likely]

@@ -397,12 +397,16 @@ def _build_generator_class():
             return ll["node"] + ll["edge"]
 
         @torch.no_grad()
-        def sample(self, n: int, rng: np.random.Generator, temperature: float = 1.0
+        def sample(self, n: int, rng: np.random.Generator, temperature: float = 1.0, explore: float = 0.0
                    ) -> tuple[list[ArchGraph], np.ndarray]:
             """``n`` cells and their log-probabilities under the model (at temperature 1).
 
             Random draws come from ``rng`` (numpy), so sampling is reproducible from a
-            checkpointed generator state on any device.
+            checkpointed generator state on any device. ``explore`` = ε mixes every choice's
+            (tempered) distribution with the uniform one over the allowed choices,
+            ``(1 − ε) · p + ε · uniform`` (Bernoulli edges: ``(1 − ε) · p + ε / 2``), so no op,
+            source or edge ever falls below ``ε / choices``; the returned log-probabilities
+            stay the model's own.
             """
             lay = self.layout
             N = lay.n_nodes
@@ -417,20 +421,22 @@ def _build_generator_class():
                 o = self.step_outputs(x)
                 if lay.has_op[t]:
                     lp = torch.log_softmax(o["op"].double(), -1).cpu().numpy()
-                    k = _categorical(rng, _tempered(lp, temperature))
+                    k = _categorical(rng, _explored(_tempered(lp, temperature), lp, explore))
                     ops[:, t] = k
                     logp += lp[np.arange(n), k]
                 if lay.mode[t] == SOURCE:
                     lp = torch.log_softmax(o["src"].double(), -1).cpu().numpy()
-                    s = _categorical(rng, _tempered(lp, temperature))
+                    s = _categorical(rng, _explored(_tempered(lp, temperature), lp, explore))
                     adj[np.arange(n), s, t] = 1
                     logp += lp[np.arange(n), s]
                 elif lay.mode[t] == BERNOULLI:
                     log_alpha = torch.log_softmax(o["alpha"].double(), -1)
                     logit = o["edge"].double()                               # (n, N, K)
-                    comp = _categorical(rng, _tempered(log_alpha.cpu().numpy(), temperature))
+                    la = log_alpha.cpu().numpy()
+                    comp = _categorical(rng, _explored(_tempered(la, temperature), la, explore))
                     lg = logit.cpu().numpy()[np.arange(n), :, comp] / temperature   # (n, N)
-                    y = (rng.random((n, N)) < 1.0 / (1.0 + np.exp(-lg))) & (np.arange(N) < t)[None]
+                    p_edge = (1.0 - explore) / (1.0 + np.exp(-lg)) + explore / 2
+                    y = (rng.random((n, N)) < p_edge) & (np.arange(N) < t)[None]
                     adj[:, :, t] = y.astype(np.uint8)
                     yt = torch.from_numpy(y.astype(np.float64)).to(logit.device).unsqueeze(-1)
                     cm = (torch.arange(N, device=logit.device) < t).double().view(1, N, 1)
@@ -452,6 +458,15 @@ def _tempered(logp: np.ndarray, temperature: float) -> np.ndarray:
         z = logp / temperature
         p = np.exp(z - z.max(axis=-1, keepdims=True))
     return p / p.sum(axis=-1, keepdims=True)
+
+
+def _explored(p: np.ndarray, logp: np.ndarray, explore: float) -> np.ndarray:
+    """``(1 − explore) · p + explore · uniform`` over the allowed choices (``logp`` above the
+    ``-1e9`` mask); ``p`` itself when ``explore`` is 0."""
+    if explore == 0.0:
+        return p
+    allowed = logp > -1e8
+    return (1.0 - explore) * p + explore * allowed / allowed.sum(axis=-1, keepdims=True)
 
 
 def _categorical(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:

@@ -65,6 +65,8 @@ class GraphPNASConfig:
     entropy_weight: float = 0.0  # bonus on the per-step entropy along elite trajectories
     warm_start: bool = False    # keep generator + optimiser across iterations (else re-init)
     temperature: float = 1.0    # sampling temperature while searching
+    explore: float = 0.0        # per-choice share drawn uniformly while searching (Generator.sample)
+    likely_share: float = 0.0   # share of each batch: the most probable new cells among the draws
     sample_chunk: int = 256     # cells drawn per rejection round
     max_sample_rounds: int = 8  # rejection rounds per iteration before random filling
     final_train: bool = True    # train on the final elite before drawing n_samples
@@ -75,6 +77,10 @@ class GraphPNASConfig:
                            "max_sample_rounds")
         lifecycle.positive(o, self, "n_random", "epochs", "weight_decay", "entropy_weight", "node_weight",
                            "grad_clip", zero_ok=True)
+        if not 0.0 <= self.likely_share <= 1.0:
+            raise ValueError(f"{o}: likely_share must be in [0, 1], got {self.likely_share}")
+        if not 0.0 <= self.explore < 1.0:
+            raise ValueError(f"{o}: explore must be in [0, 1), got {self.explore}")
         if not 0.0 <= self.baseline_decay < 1.0:
             raise ValueError(f"{o}: baseline_decay must be in [0, 1), got {self.baseline_decay}")
         for k in ("lr", "temperature"):
@@ -271,15 +277,32 @@ class GraphPNASRun(lifecycle.GeneratorRun):
         return out
 
     def generator_batch(self, n: int) -> list[ArchGraph]:
+        """``n`` new cells from the generator: draws in order, or with ``likely_share`` > 0 the
+        ``round(likely_share · n)`` most probable new cells (model log-probability) among whole
+        chunks of draws first, the rest in draw order; random cells fill a shortfall."""
         out: list[ArchGraph] = []
         taken: set[str] = set()
         c = self.cfg
+        n_likely = int(round(c.likely_share * n))
+        logps: list[float] = []
         for _ in range(c.max_sample_rounds):
             if len(out) >= n:
                 break
-            archs, _ = self.model.sample(c.sample_chunk, self.trial.rng, c.temperature)
+            archs, logp = self.model.sample(c.sample_chunk, self.trial.rng, c.temperature, c.explore)
             self.counters["sampled"] += len(archs)
-            self._new(archs, out, taken, n)
+            if n_likely == 0:
+                self._new(archs, out, taken, n)
+                continue
+            for a, lp in zip(archs, logp):  # every new cell of the chunk is a candidate
+                before = len(out)
+                self._new([a], out, taken, len(out) + 1)
+                if len(out) > before:
+                    logps.append(float(lp))
+        if n_likely and out:
+            order = np.argsort(-np.asarray(logps), kind="stable")
+            first = set(order[:n_likely].tolist())
+            out = [out[i] for i in order[:n_likely]] + [a for i, a in enumerate(out) if i not in first]
+            out = out[:n]
         if len(out) < n:
             self.random_batch(n - len(out), fill=True, out=out, taken=taken)
         return out
