@@ -28,15 +28,17 @@ inside the namespace; the system's SSH configuration is never read or changed.
 
 Found by running it (Ray 2.60): ``ray up`` of a ``local``-provider config with the autoscaler v2
 (the default since 2.50) brought up the head and only one of the two workers (its monitor logged
-"Adding 1 nodes to satisfy min count" every 5 s and never launched it), so the launcher runs with ``RAY_UP_enable_autoscaler_v2=0`` (v1: both workers); the project
-installs ``ray[tune]``, and Ray's dashboard and job API need ``ray[default]``
-(:func:`loopback.build_venv`); and ``ray down`` stops Ray on the head only, so each worker gets a
-``ray stop`` over SSH, as on real machines.
+"Adding 1 nodes to satisfy min count" every 5 s and never launched it), so the launcher runs
+with ``RAY_UP_enable_autoscaler_v2=0`` (v1: both workers); the project installs ``ray[tune]``,
+and Ray's dashboard and job API need ``ray[default]`` (:func:`loopback.build_venv`); and
+``ray down`` stops Ray on the head only, so each worker gets a ``ray stop`` over SSH, as on real
+machines.
 
 The rendered config differs from ``onprem.yaml`` only where a loopback run must: the
 provider's addresses, the SSH user and key, the store (a folder instead of the NFS mount),
 the venv (this checkout's instead of a fresh pinned install: the same pins), no
-``nvidia-smi`` (no GPU), and ``--node-ip-address`` (several nodes on one host).
+``nvidia-smi`` (no GPU), and per-node ``--node-ip-address``, ``--temp-dir`` and ports
+(several nodes on one host).
 
 Exit status 0 when every step and check passed, 1 when a check failed, 2 when a prerequisite
 is missing (one ``error:`` line: sshd, rsync, or permission to create namespaces). The last
@@ -59,8 +61,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loopback import (NAMESPACES, REPO, SSHD, Failed, _name, _wait, _write_exec, build_venv, init, listeners, marked, peers,
-                      prerequisites, stop_node)
+from loopback import (NAMESPACES, REPO, SSHD, Failed, _name, _wait, _write_exec, build_venv, init, listeners,
+                      marked, peers, prerequisites, stop_node)
 
 ONPREM = REPO / "cluster" / "onprem.yaml"
 HEAD, WORKERS = "127.0.0.1", ("127.0.0.2", "127.0.0.3")
@@ -183,7 +185,8 @@ class Run:
         laptop = root / "laptop"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "GNAS_"))}
         self.env.update(HOME=str(laptop), RAY_TMPDIR=str(laptop / "tmp"), TMPDIR=str(laptop / "tmp"),
-                        RAY_AUTH_MODE="token", RAY_UP_enable_autoscaler_v2="0", PATH=f"{self.venv_bin}:{root / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin")  # v2 + local provider: see the docstring
+                        RAY_AUTH_MODE="token", PATH=f"{self.venv_bin}:{root / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin",
+                        RAY_UP_enable_autoscaler_v2="0")  # v2 started one of the two workers: see the docstring
         os.environ.update(self.env)  # this process's own state-API calls: the laptop's token and mode
         self.config = root / "cluster.yaml"
         self.sshd: subprocess.Popen | None = None
@@ -435,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not build the machines' venv ({exc}); PyPI is needed for ray[default]", file=sys.stderr)
         return 2
     venv_s = round(time.monotonic() - started, 1)
-    inner = [str(root / "venv" / "bin" / "python"), str(Path(__file__).resolve()), "--inside", str(root), "--store", str(store),
+    inner = [str(root / "venv" / "bin" / "python"), str(Path(__file__).resolve()), "--inside", str(root),
+             "--store", str(store),
              "--logs", str(logs)]
     # unshare ignores SIGTERM while it waits; SIGKILLed, it takes the namespace's PID 1 (--kill-child)
     # and with it every process of the run
