@@ -256,6 +256,7 @@ class Run:
         self.summary["nodes"] = nodes
         self.sh("status", ["ray", "exec", str(self.config), "ray status"], 60)
         self.summary["listeners_up"] = listeners()
+        self.summary["job_api_without_token"] = _http_status(f"{DASHBOARD}/api/jobs/")
 
     def alive_nodes(self) -> list[dict[str, Any]]:
         from ray.util.state import list_nodes
@@ -359,6 +360,18 @@ class Run:
         except Failed:
             pass
         return {"processes": others(), "listeners": listeners()}
+
+
+def _http_status(url: str) -> int:
+    """The HTTP status of a bare GET (no token): token auth must refuse it."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def inside(args: argparse.Namespace) -> int:

@@ -131,6 +131,7 @@ def test_token_auth_is_on_and_the_rendered_config_is_onprem_yaml(run):
     assert "--dashboard-host=127.0.0.1" in config["head_start_ray_commands"][-1]
     assert "export RAY_AUTH_MODE=token" in config["setup_commands"][1]
     assert "--address http://127.0.0.1:8265" in " ".join(run["summary"]["commands"])
+    assert run["summary"]["job_api_without_token"] in (401, 403)  # the job API refuses a request without the token
 
 
 def test_nothing_of_the_run_is_left(run):
