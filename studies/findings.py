@@ -177,6 +177,8 @@ def degradation(data: "pd.DataFrame", *, kinds: Sequence[str], invert: Mapping[s
             worst = d[(d["variant"] != "clean") & (d["level"] == levels[-1])].set_index("seed")[QUALITY]
             drop = stats.paired_by_seed(clean, worst)  # clean − degraded
             c, w = _ci(clean), _ci(worst)
+            # the mean drop lies between −(1 − clean) and clean (a share stays in [0, 1]): its interval too
+            drop["lo"], drop["hi"] = max(drop["lo"], c["mean"] - 1.0), min(drop["hi"], c["mean"])
             area = normalised_area(d, levels)
             areas[(kind, m)] = area
             a = _ci(area)
