@@ -94,7 +94,7 @@ def describe(label: str, seconds: float, spans: list[tuple[float, float]], start
 def first_trial(root: str, runs: int) -> None:
     """Time from launching ``python`` (the orchestrator's command line) to its first trial running;
     beside it the same without the driver's background import of Tune during ``ray.init``
-    (:func:`orchestrator.run._import_in_background`), interleaved ABBA, each in a fresh process."""
+    (:func:`orchestrator.ray_session._import_in_background`), interleaved ABBA, each in a fresh process."""
     spec = Path(root, "first.yaml")
     spec.write_text(json.dumps({
         "name": "first", "trainable": "toy", "metric": "top5_pct", "mode": "max",
@@ -104,7 +104,7 @@ def first_trial(root: str, runs: int) -> None:
 
     launch = "import sys; from orchestrator.cli import main; sys.exit(main(sys.argv[1:]))"
     variants = {"gnas": launch,
-                "gnas, Tune imported after ray.init": "import orchestrator.run as r;"
+                "gnas, Tune imported after ray.init": "import orchestrator.ray_session as r;"
                 " r._import_in_background = lambda modules: None; " + launch}
     times: dict[str, list[float]] = {k: [] for k in variants}
     for r in range(runs):

@@ -28,7 +28,9 @@ from ray.tune import Callback
 
 from orchestrator.search import config_id
 from orchestrator.spec import apply_variant
-from orchestrator.store import ERROR, INTERRUPTED, STOPPED, TERMINATED, Store, TrialRecord, provenance
+from orchestrator.rows import provenance
+from orchestrator.status import ERROR, INTERRUPTED, STOPPED, TERMINATED
+from orchestrator.store import Store, TrialRecord
 
 
 def completed(trial) -> bool:

@@ -320,7 +320,7 @@ STATUS_COUNTS = ("done", "running", "interrupted", "pending", "errored")
 
 
 def status_table(rows, root: str, groups: dict[str, str] | None = None) -> str:
-    """``gnas status``'s text: one aligned line per :class:`orchestrator.store.StudyStatus`, the
+    """``gnas status``'s text: one aligned line per :class:`orchestrator.status.StudyStatus`, the
     parts of a published study (``groups``: part → study) indented under a line of its totals."""
     import datetime
 

@@ -25,19 +25,13 @@ that ran the trial (:data:`orchestrator.tracking.LOCAL_WANDB_DIR`; use online W&
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import json
-import logging
 import math
 import os
-import sys
-import re
-import signal
 import socket
 import statistics
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +41,10 @@ from orchestrator import search
 from orchestrator.spec import SpecError, StudySpec, resolve_trainable, thaw
 from orchestrator.storage import StorageError, StorageRoot
 from orchestrator.layout import driver_path, part_folder, saved_spec as _saved_spec, spec_path, tune_folder
-from orchestrator.store import ERROR, INTERRUPTED, STOPPED, TERMINATED, Store
+from orchestrator.status import ERROR, INTERRUPTED, STOPPED, TERMINATED
+from orchestrator.store import Store
+from orchestrator.ray_session import cluster_resources, connect_ray, driver_env, start_local_ray
+from orchestrator.stopping import StopSignals, StudyInterrupted  # noqa: F401 - StudyInterrupted: run_study's to raise
 from orchestrator.tracking import ENV_MODE, WandbSettings, wandb_dir
 from orchestrator.trial import TrialEntry, make_trainable
 
@@ -124,21 +121,6 @@ class StudyResult:
         left = f", {self.interrupted} interrupted" if self.interrupted else ""
         return (f"study {self.study}: {self.trials} trials ({self.terminated} done, {self.errored} errored{left})"
                 f" in {self.seconds:.1f} s, {self.gpu_hours:.4f} GPU-h{best}; store {self.root}")
-
-
-class StudyInterrupted(Exception):
-    """The driver was stopped (Ctrl-C, SIGTERM, a second Ctrl-C) before ``study`` finished.
-
-    Nothing unfinished was stored as finished: trials that finished keep their rows, trials
-    stopped mid-run are stored ``INTERRUPTED`` with their last iteration (or not at all, if
-    the driver could not wait for them), and Tune's state lets ``--resume`` continue exactly
-    the unfinished ones from their checkpoints. ``str()`` is the one line to show.
-    """
-
-    def __init__(self, study: str, signal_name: str, finished: int, planned: int, root: str) -> None:
-        self.study, self.signal_name, self.finished, self.planned, self.root = study, signal_name, finished, planned, root
-        super().__init__(f"study {study} interrupted ({signal_name}): {finished} of {planned} trials finished and"
-                         f" kept in {root}; the unfinished ones continue from their checkpoints with --resume")
 
 
 # ----------------------------------------------------------------------------- preflight
@@ -367,16 +349,6 @@ def check_state_trust(location: StorageRoot, path: str) -> None:
                             f" (its writer could run code here); check it, then set {TRUST_ENV}=1 to resume anyway")
 
 
-def local_gpu_count() -> int:
-    """GPUs a local Ray would see, without importing torch or starting anything."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids = [v for v in visible.split(",") if v.strip() and v.strip() != "-1"]
-        return len(ids)
-    gpus = Path("/proc/driver/nvidia/gpus")
-    return len(list(gpus.iterdir())) if gpus.is_dir() else 0
-
-
 # ----------------------------------------------------------------------------- running
 def run_study(
     spec: StudySpec,
@@ -417,10 +389,10 @@ def run_study(
     stops = StopSignals()
     try:
         wandb_settings = _wandb_settings(plan)
-        _connect_ray(address, wandb_settings, verbose)  # starts nothing: joins a running cluster, if asked
+        connect_ray(address, wandb_settings, verbose)  # starts nothing: joins a running cluster, if asked
         if check_resources:
-            check_cluster_resources(spec, _cluster_resources(num_cpus, num_gpus))
-        _start_local_ray(num_cpus, num_gpus, wandb_settings, verbose)
+            check_cluster_resources(spec, cluster_resources(num_cpus, num_gpus))
+        start_local_ray(num_cpus, num_gpus, wandb_settings, verbose)
         with stops:  # after ray.init, which sets its own SIGTERM handler (sys.exit, no clean-up)
             _run_experiments(plan, wandb_settings, callbacks, verbose, progress, resume, stops)
             if not stops.received:
@@ -461,7 +433,7 @@ def _run_experiments(plan: Plan, wandb_settings: WandbSettings | None, callbacks
         for experiment in plan.experiments:  # one after another: the driver drops a finished part whole
             tuner, store_callback = _tuner(plan, experiment, wandb_settings, callbacks, verbose,
                                            progress if verbose else None)
-            with _driver_env(), stops.during_fit():
+            with driver_env(), stops.during_fit():
                 tuner.fit()
             if store_callback is not None and store_callback.unfinished and not stops.received:
                 stops.caught("stopped by Ray Tune")  # e.g. Tune's own SIGUSR1, or a stop nobody here sent
@@ -473,64 +445,6 @@ def _run_experiments(plan: Plan, wandb_settings: WandbSettings | None, callbacks
         plan.location.remove(driver_file)
         if own_view:
             progress.close()
-
-
-class StopSignals:
-    """How a study's driver stops: Ctrl-C (SIGINT) and SIGTERM (``ray job stop``, preemption)
-    alike.
-
-    The first signal during ``Tuner.fit`` asks Tune to stop gracefully — through its SIGUSR1
-    handler, the same as its own Ctrl-C handling, which is off (``TUNE_DISABLE_SIGINT_HANDLER``)
-    so that SIGTERM and SIGINT take one path: Tune saves its state once more, stops the trials
-    and hands every trial to the callbacks, which store the unfinished ones as ``INTERRUPTED``.
-    Outside ``fit`` (between parts, compaction, the report), or a second time, a signal stops
-    the driver at once (``KeyboardInterrupt``); Tune's last saved state and the store's atomic
-    files then still resume exactly. ``received`` lists the signals, first first.
-    """
-
-    def __init__(self) -> None:
-        self.received: list[str] = []
-        self._fitting = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def caught(self, name: str) -> None:
-        if not self.received:
-            self.received.append(name)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.received.append(signal.Signals(signum).name)
-        tune_handler = signal.getsignal(signal.SIGUSR1)
-        if len(self.received) == 1 and self._fitting and callable(tune_handler):
-            print(f"{self.received[0]}: stopping the study after Tune saves its state"
-                  " (send it again to stop at once)", file=sys.stderr, flush=True)
-            tune_handler(signal.SIGUSR1, frame)
-            return
-        raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def during_fit(self) -> Iterator[None]:
-        """Around ``Tuner.fit``: Tune installs its SIGUSR1 handler once it runs (none before:
-        SIGUSR1's default ends the process, so a stop that early is a ``KeyboardInterrupt``)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        usr1 = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
-        self._fitting = True
-        try:
-            yield
-        finally:
-            self._fitting = False
-            signal.signal(signal.SIGUSR1, usr1)  # Tune's handler outlives fit(): it would swallow a stop
 
 
 def _with_overrides(spec: StudySpec, *, wandb: bool | None, storage: Any) -> StudySpec:
@@ -548,100 +462,6 @@ def _wandb_settings(plan: Plan) -> WandbSettings | None:
         return None
     return WandbSettings(project=w.project, entity=w.entity, mode=mode, directory=str(plan.wandb_dir),
                          group=w.group)
-
-
-def _connect_ray(address: str | None, wandb_settings: WandbSettings | None, verbose: int = 1) -> None:
-    """Join the cluster at ``address`` (unless Ray is up), passing W&B's mode to its workers."""
-    import ray
-
-    if address is None or ray.is_initialized():
-        return
-    env = _worker_env(wandb_settings)
-    ray.init(address=address, runtime_env={"env_vars": env} if env else None, **_ray_output(verbose))
-
-
-def _start_local_ray(num_cpus: int | None, num_gpus: int | None, wandb_settings: WandbSettings | None,
-                     verbose: int = 1) -> None:
-    """Start a local Ray unless one is up, passing W&B's mode to its workers."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    env = _worker_env(wandb_settings)
-    _import_in_background(TUNER_MODULES)
-    with _auth_notice_hidden(verbose):
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-                 runtime_env={"env_vars": env} if env else None, **_ray_output(verbose))
-    from orchestrator import reaper
-
-    reaper.watch()  # this Ray ends with the driver, even a killed one (Ray's agents alone take ~60 s)
-
-
-# What the driver imports between ray.init and its first trial: Ray Tune, and the W&B integration
-# that Tune's usage telemetry imports in every fit (ray.air._internal.usage.tag_callbacks).
-TUNER_MODULES = ("ray.tune", "ray.air.integrations.wandb")
-
-
-def _import_in_background(modules: Sequence[str]) -> None:
-    """Import ``modules`` on a daemon thread, while ``ray.init`` mostly waits on the processes it
-    starts: they are loaded by the time the Tuner needs them (bench/overhead.py measures the
-    time to the first trial with and without). A failure is left to the later, real import."""
-    import importlib
-    import threading
-
-    def load() -> None:
-        for name in modules:
-            with contextlib.suppress(Exception):
-                importlib.import_module(name)
-
-    threading.Thread(target=load, name="gnas-import-tune", daemon=True).start()
-
-
-@contextlib.contextmanager
-def _auth_notice_hidden(verbose: int) -> Iterator[None]:
-    """Below ``verbose`` 2, drop Ray's WARNING that it turned token authentication on.
-
-    With ``RAY_AUTH_MODE`` unset, Ray 2.60 secures a new local Ray with a token (kept: the
-    safe default) and says so as a WARNING on every study's stderr. Setting the mode ourselves
-    is no cure: Ray reads it when imported, before a study starts.
-    """
-    logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
-    notice = _DropMessage("Token authentication is enabled for this Ray cluster")
-    if verbose < 2:
-        logger.addFilter(notice)
-    try:
-        yield
-    finally:
-        logger.removeFilter(notice)
-
-
-class _DropMessage(logging.Filter):
-    def __init__(self, start: str) -> None:
-        super().__init__()
-        self.start = start
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.start)
-
-
-def _ray_output(verbose: int) -> dict[str, Any]:
-    """``ray.init`` arguments: below ``verbose`` 2, the trials' stdout/stderr stay in Ray's log
-    files (``/tmp/ray/session_latest/logs``) and Ray's own INFO lines are not shown."""
-    return {"log_to_driver": verbose >= 2, "logging_level": logging.INFO if verbose >= 2 else logging.WARNING}
-
-
-def _worker_env(wandb_settings: WandbSettings | None) -> dict[str, str]:
-    return {ENV_MODE: wandb_settings.mode, "WANDB_SILENT": "true"} if wandb_settings else {}
-
-
-def _cluster_resources(num_cpus: int | None, num_gpus: int | None) -> dict[str, float]:
-    """The running cluster's resources, or what a local Ray would get (starting nothing)."""
-    import ray
-
-    if ray.is_initialized():
-        return dict(ray.cluster_resources())
-    return {"CPU": float(num_cpus or os.cpu_count() or 1),
-            "GPU": float(num_gpus if num_gpus is not None else local_gpu_count())}
 
 
 # Drop a finished trial's Tune statistics other than the objectives' (less driver memory per trial,
@@ -759,60 +579,6 @@ def _reporter(spec: StudySpec, sort: bool):
 
 def _trial_dirname(trial) -> str:
     return f"{trial.trainable_name}_{trial.trial_id}"
-
-
-DRIVER_ENV = {
-    # Ray ignores a configured ``progress_reporter`` unless its new output engine is off.
-    "RAY_AIR_NEW_OUTPUT": "0",
-    # Trainables checkpoint every iteration (the contract), so Tune snapshots the experiment
-    # state every ``num_to_keep`` checkpoints of a trial — wanted (fresh resume state), and
-    # cheap here (~10 ms); its warning about frequent snapshots would only be noise.
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    # No automatic TensorBoard logger (it imports torch into the driver: ~2.7 s here); the JSON
-    # and CSV loggers Tune's own result readers rely on are passed explicitly (_tuner).
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-    # Trials run where the driver was started (Tune passes this on to trial actors), so a
-    # relative path in a config (data_dir: ../shared/data) means what it meant at validation.
-    "RAY_CHDIR_TO_TRIAL_DIR": "0",
-    # SIGINT and SIGTERM take one path, StopSignals (Tune's SIGUSR1 handler stays on).
-    "TUNE_DISABLE_SIGINT_HANDLER": "1",
-}
-
-
-class _ShortStallHints(logging.Filter):
-    """Drops Ray Tune's hint that a driver operation "took X s, which may be a performance
-    bottleneck" when X is under :data:`SLOW_HINT_S`. Tune gives it past 0.5 s, which a busy machine
-    reaches in every study, and its advice (report results less often) does not apply: trials
-    report once per iteration by contract. Longer stalls still show."""
-
-    took = re.compile(r"took (\d+(?:\.\d+)?) s")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        match = self.took.search(record.getMessage())
-        return match is None or float(match.group(1)) >= SLOW_HINT_S
-
-
-SLOW_HINT_S = 5.0
-TUNE_HINT_LOGGER = "ray.tune.utils.util"  # where Tune's warn_if_slow logs
-
-
-@contextlib.contextmanager
-def _driver_env() -> Iterator[None]:
-    """Set :data:`DRIVER_ENV` for the duration of ``Tuner.fit`` (Tune reads it at run time), and
-    keep Tune's hints about short driver stalls off the user's terminal (:class:`_ShortStallHints`)."""
-    previous = {k: os.environ.get(k) for k in DRIVER_ENV}
-    os.environ.update(DRIVER_ENV)
-    hints = _ShortStallHints()
-    logging.getLogger(TUNE_HINT_LOGGER).addFilter(hints)
-    try:
-        yield
-    finally:
-        logging.getLogger(TUNE_HINT_LOGGER).removeFilter(hints)
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _write_json(plan: Plan, data: Any) -> None:

@@ -47,20 +47,18 @@ This module imports neither Ray nor the trainables: the runner hands it :class:`
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.metadata
 import json
 import os
-import platform
 import re
-import socket
 import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
-from orchestrator.layout import FORMAT_FILE, PART, TABLES, TUNE_DIR, driver_path, saved_spec, tune_folder
+from orchestrator.layout import FORMAT_FILE, TABLES
+from orchestrator.rows import history_rows, partition_value, trial_row
+from orchestrator.status import FINAL_STATUSES, STOPPED, TERMINATED, StudyStatus, study_status
 from orchestrator.storage import StorageRoot, resolve_root
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,25 +76,9 @@ LOCK_FILE = "_compaction.lock"
 COMPACT_EVERY = 64  # per-trial files one store writes to a partition before it compacts it
 MAX_COMPACTED = 16  # compacted files in a partition before they are merged into one
 STORE_FORMAT = 1  # in FORMAT_FILE; raised when a change of layout or columns would mislead an older reader
-VERSIONED_PACKAGES = ("gnas-orchestrator", "ray", "optuna", "pyarrow", "torch", "torch-geometric", "wandb")
-
-# Keys Ray Tune adds to every result: bookkeeping, not metrics of the trainable.
-TUNE_RESULT_KEYS = frozenset({
-    "config", "date", "done", "episodes_total", "experiment_id", "experiment_tag", "hostname",
-    "iterations_since_restore", "node_ip", "pid", "should_checkpoint", "time_since_restore",
-    "time_this_iter_s", "time_total_s", "timestamp", "timesteps_since_restore", "timesteps_total",
-    "training_iteration", "trial_id", "checkpoint_dir_name",
-})
-# Keys the orchestrator's trial runner merges into every report (see orchestrator.trial).
-RUNNER_KEYS = frozenset({"device", "gpu_ids", "trial_started_at"})
 
 
-# A trial's ``status`` in the trials table. Only TERMINATED means "ran to its end".
-TERMINATED = "TERMINATED"  # finished: its final report and archs are stored
-STOPPED = "STOPPED"  # ended early by the study's scheduler (ASHA): its last report is final
-ERROR = "ERROR"  # failed after its retries; ``error`` holds the last line of its error
-INTERRUPTED = "INTERRUPTED"  # the driver stopped before it finished; --resume continues it
-FINAL_STATUSES = (TERMINATED, STOPPED, ERROR)  # statuses a resume never changes
+
 
 
 @dataclass(frozen=True)
@@ -127,39 +109,6 @@ class DamagedFileWarning(UserWarning):
 
 
 @dataclass(frozen=True)
-class StudyStatus:
-    """One study at a glance (:meth:`Store.status`). Times are Unix seconds."""
-
-    study: str
-    done: int  # trials stored as TERMINATED (or STOPPED early by the study's scheduler)
-    errored: int  # trials stored as ERROR
-    running: int  # started by a driver that is still running, not yet stored
-    pending: int  # planned by the study's spec, not started
-    gpu_hours: float  # summed over the stored trials
-    last_update: float | None  # the newest stored trial's finish, or Tune's last state save
-    interrupted: int = 0  # started, unfinished, and their driver is gone: --resume continues them
-    problems: tuple["TrialProblem", ...] = ()  # errored and interrupted trials, for gnas status NAME
-
-    @property
-    def trials(self) -> int:
-        return self.done + self.errored
-
-    @property
-    def finished(self) -> bool:
-        return self.running == self.pending == self.interrupted == 0
-
-
-@dataclass(frozen=True)
-class TrialProblem:
-    """An errored or interrupted trial, as ``gnas status NAME`` shows it."""
-
-    trial_id: str
-    status: str
-    iteration: int
-    error: str | None  # the last line of its error (ERROR), else None
-
-
-@dataclass(frozen=True)
 class Store:
     """A store root (a path or an ``s3://`` / ``gs://`` URI). Cheap to create; creates
     nothing until something is written. ``root`` is the root as a string (local: absolute)."""
@@ -177,7 +126,7 @@ class Store:
     # ---------------------------------------------------------------- layout
     def partition(self, table: str, study: str, trainable: str) -> str:
         """The folder (on the store's filesystem) of one study and trainable's ``table`` files."""
-        return self.location.join(table, f"study={study}", f"trainable={_partition_value(trainable)}")
+        return self.location.join(table, f"study={study}", f"trainable={partition_value(trainable)}")
 
     def has_study(self, study: str) -> bool:
         """Whether any rows of ``study`` were written (under any trainable)."""
@@ -477,6 +426,10 @@ class Store:
         """:meth:`read` as a pandas DataFrame."""
         return self.read(table, studies).to_pandas()
 
+    def status(self, details: bool = False) -> "list[StudyStatus]":
+        """Every study in the store at a glance (:func:`orchestrator.status.study_status`)."""
+        return study_status(self, details)
+
     def cost_ledger(self) -> "pd.DataFrame":
         """Per study and trainable: trials, wall seconds, CPU-hours and GPU-hours spent."""
         frame = self.read_pandas("trials")
@@ -489,126 +442,6 @@ class Store:
             trials=("trial_id", "count"), wall_s=("wall_s", "sum"),
             cpu_hours=("cpu_hours", "sum"), gpu_hours=("gpu_hours", "sum"))
         return ledger[columns]
-
-    def status(self, details: bool = False) -> list[StudyStatus]:
-        """Every study in the store at a glance, sorted by name.
-
-        Done / errored / interrupted trials, GPU-hours and the newest finish come from the trials
-        table (a few columns read, no file's schema). Running and pending come from Tune's
-        experiment folder (``tune/<study>/``), without reading its experiment state (≈19 KB per
-        trial, ~190 MB at 10,000 trials: seconds to parse): a trial folder Tune made whose trial
-        is not yet stored is running while the study's driver lives (:data:`orchestrator.layout.DRIVER_FILE`), and
-        interrupted once it is gone (a killed driver stores nothing); the trials the saved spec
-        plans and neither stored nor started are pending. ``details``: also each errored or
-        interrupted trial (:class:`TrialProblem`).
-        """
-        import pyarrow as pa
-
-        columns = ("status", "gpu_hours", "finished_at", *(("iteration", "error") if details else ()))
-        rows = self._scan("trials", None, columns=columns,
-                          types={"gpu_hours": pa.float64(), "finished_at": pa.float64(), "iteration": pa.float64()})
-        studies: dict[str, dict[str, Any]] = {}
-        # a plain loop, not Table.group_by: that imports pyarrow.acero and with it pandas (~0.4 s),
-        # where this loop takes 6 ms for 10,000 rows (measured, both cores busy)
-        names = ("study", "status", "trial_id", "gpu_hours", "finished_at")
-        extra = zip(*(rows.column(c).to_pylist() for c in ("iteration", "error"))) if details else None
-        for study, status, trial_id, gpu_hours, finished_at in zip(*(rows.column(c).to_pylist() for c in names)):
-            entry = studies.setdefault(study, _new_entry())
-            entry[_STATUS_COUNT.get(status, "errored")] += 1
-            if status != INTERRUPTED:
-                entry["stored"].add(trial_id)
-            else:
-                entry["interrupted_ids"].add(trial_id)
-            entry["gpu_hours"] += gpu_hours or 0.0
-            entry["last"] = _latest(entry["last"], finished_at)
-            if extra is not None:
-                iteration, error = next(extra)
-                if status in (ERROR, INTERRUPTED):
-                    entry["problems"].append(TrialProblem(trial_id, status, int(iteration or 0), error))
-        for study in self._tune_studies():
-            entry = studies.setdefault(study, _new_entry())
-            running, pending, tune_last = self._tune_progress(study, entry["stored"], entry["interrupted_ids"])
-            if self.driver_alive(study):  # an interrupted trial of a resumed study runs again
-                running += entry["interrupted"]
-                entry["interrupted"] = 0
-            else:  # its driver was stopped or killed: nothing runs
-                entry["interrupted"] += running
-                running = 0
-            entry.update(running=running, pending=pending)
-            entry["last"] = _latest(entry["last"], tune_last)
-        return [StudyStatus(study=name, done=e["done"], errored=e["errored"], running=e["running"],
-                            pending=e["pending"], gpu_hours=e["gpu_hours"], last_update=e["last"],
-                            interrupted=e["interrupted"], problems=tuple(e["problems"]))
-                for name, e in sorted(studies.items())]
-
-    def _tune_studies(self) -> list[str]:
-        import pyarrow.fs as pafs
-
-        selector = pafs.FileSelector(self.location.join(TUNE_DIR), allow_not_found=True)
-        return [i.base_name for i in self.location.filesystem.get_file_info(selector)
-                if i.type == pafs.FileType.Directory]
-
-    def _tune_progress(self, study: str, stored: set[str], interrupted: set[str]) -> tuple[int, int, float | None]:
-        """(started and unstored, pending, last change) of ``study`` from its Tune folder (see
-        :meth:`status`); ``stored``: its trials in a final status, ``interrupted``: stored as such."""
-        import pyarrow.fs as pafs
-
-        from orchestrator.spec import StudySpec
-
-        folder = tune_folder(self.location, study)
-        planned = None
-        try:
-            planned = StudySpec.from_dict(saved_spec(self.location, study)).num_trials
-        except (OSError, ValueError, TypeError):  # no saved spec (yet), or one this version cannot read
-            pass
-        if planned is not None and len(stored) >= planned:  # finished: no need to list its trial folders
-            info = self.location.filesystem.get_file_info(folder)
-            return 0, 0, info.mtime.timestamp() if info.mtime is not None else None
-        fs = self.location.filesystem
-        entries = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-        parts = [i.path for i in entries if i.type == pafs.FileType.Directory and PART.fullmatch(i.base_name)]
-        for part in parts:  # a study run as several experiments (orchestrator.run.experiments_of)
-            entries += fs.get_file_info(pafs.FileSelector(part))
-        trial_dirs = [i.base_name for i in entries
-                      if i.type == pafs.FileType.Directory and not PART.fullmatch(i.base_name)]
-        started = sum(not _names_stored_trial(d, stored | interrupted) for d in trial_dirs)
-        pending = max(planned - len(stored) - len(interrupted) - started, 0) if planned is not None else 0
-        changed = [i.mtime.timestamp() for i in entries if i.mtime is not None]
-        return started, pending, max(changed, default=None)
-
-    def driver_alive(self, study: str) -> bool:
-        """Whether the driver that wrote ``study``'s :data:`orchestrator.layout.DRIVER_FILE` still runs. A driver on
-        another host cannot be checked from here and counts as alive; no file: none runs."""
-        try:
-            driver = json.loads(self.location.read_bytes(driver_path(self.location, study)))
-        except (OSError, ValueError):
-            return False
-        if driver.get("host") != socket.gethostname():
-            return True
-        try:
-            os.kill(int(driver["pid"]), 0)
-        except (ProcessLookupError, KeyError, ValueError, TypeError):
-            return False
-        except PermissionError:  # alive, another user's
-            return True
-        return True
-
-
-
-
-_STATUS_COUNT = {TERMINATED: "done", STOPPED: "done", ERROR: "errored", INTERRUPTED: "interrupted"}
-
-
-def _new_entry() -> dict[str, Any]:
-    return {"done": 0, "errored": 0, "interrupted": 0, "gpu_hours": 0.0, "last": None, "stored": set(),
-            "interrupted_ids": set(), "running": 0, "pending": 0, "problems": []}
-
-
-def _names_stored_trial(trial_dir: str, stored: set[str]) -> bool:
-    """Whether Tune's trial folder ``<trainable>_<trial id>`` (ids hold "_" too) is of a stored trial."""
-    parts = trial_dir.split("_")
-    return any("_".join(parts[i:]) in stored for i in range(1, len(parts)))
-
 
 def _encode(table: "pa.Table") -> bytes:
     import pyarrow as pa
@@ -640,10 +473,6 @@ def _put_back(claimed: str, path: str) -> None:
     with contextlib.suppress(FileExistsError):
         os.link(claimed, path)  # unlike a rename, never replaces
     os.unlink(claimed)
-
-
-def _latest(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
 
 
 def _precedence(files: list[str]) -> "tuple[np.ndarray, np.ndarray]":
@@ -728,144 +557,3 @@ def _first_copies(tables: "list[pa.Table]") -> "pa.Table":
         seen.update(ids.unique().to_pylist())
         kept.append(table)
     return pa.concat_tables(kept, promote_options="permissive")
-
-
-# --------------------------------------------------------------------------- rows
-def trial_row(record: TrialRecord, provenance: Mapping[str, Any]) -> dict[str, Any]:
-    """The trials-table row of ``record`` (column order: identity, metrics, config, cost)."""
-    result = dict(record.result)
-    wall = float(result.get("time_total_s") or 0.0)
-    row: dict[str, Any] = {
-        "trial_id": record.trial_id,
-        "trial_name": record.trial_name,
-        "config_id": record.config_id,
-        "seed": record.config.get("seed"),
-        "status": record.status,
-        "error": record.error,
-        "iteration": int(result.get("training_iteration") or 0),
-    }
-    for key, value in result.items():
-        if key not in TUNE_RESULT_KEYS and key not in RUNNER_KEYS and key not in row:
-            row[key] = _cell(value)
-    for key, value in _flatten(record.config).items():
-        row[f"config/{key}"] = _cell(value)
-    row.update({
-        "wall_s": wall,
-        "cpus": float(record.cpus),
-        "gpu_fraction": float(record.gpu_fraction),
-        "cpu_hours": wall * record.cpus / 3600.0,
-        "gpu_hours": wall * record.gpu_fraction / 3600.0,
-        "device": result.get("device"),
-        "gpu_ids": result.get("gpu_ids"),
-        "host": result.get("hostname"),
-        "node_ip": result.get("node_ip"),
-        "started_at": result.get("trial_started_at"),
-        "finished_at": result.get("timestamp"),
-    })
-    row.update({k: _cell(v) for k, v in record.extra.items()})
-    row.update(provenance)
-    return row
-
-
-def history_rows(record: TrialRecord) -> list[dict[str, Any]]:
-    """One row per reported iteration of ``record`` (the last report of a repeated iteration):
-    its identity, ``iteration``, ``time_total_s`` and the numeric metrics (columns are the
-    union over iterations; a metric reported only at the end is null before)."""
-    by_iteration: dict[int, Mapping[str, Any]] = {}
-    for result in record.history:
-        if result.get("training_iteration") is not None:
-            by_iteration[int(result["training_iteration"])] = result
-    metrics = sorted({k for r in by_iteration.values() for k, v in r.items()
-                      if k not in TUNE_RESULT_KEYS and k not in RUNNER_KEYS and _is_number(v)})
-    return [{"trial_id": record.trial_id, "config_id": record.config_id, "seed": record.config.get("seed"),
-             "iteration": i, "time_total_s": float(r.get("time_total_s") or 0.0),
-             **{k: float(r[k]) if _is_number(r.get(k)) else None for k in metrics}}
-            for i, r in sorted(by_iteration.items())]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def provenance() -> dict[str, Any]:
-    """Driver-side provenance shared by every row of a study run."""
-    info: dict[str, Any] = {
-        "git_commit": git_commit(),
-        "driver_host": socket.gethostname(),
-        "version/python": platform.python_version(),
-    }
-    for package in VERSIONED_PACKAGES:
-        info[f"version/{package}"] = _version(package)
-    return info
-
-
-@functools.lru_cache(maxsize=None)
-def git_commit(start: str | None = None) -> str | None:
-    """Commit checked out in the repository holding this package (read from ``.git``)."""
-    here = Path(start) if start else Path(__file__).resolve().parent
-    for directory in (here, *here.parents):
-        git = directory / ".git"
-        if git.is_file():  # a worktree: "gitdir: <path>"
-            text = git.read_text().strip()
-            if text.startswith("gitdir:"):
-                git = (directory / text.split(":", 1)[1].strip()).resolve()
-        if git.is_dir():
-            return _read_head(git)
-    return None
-
-
-def _read_head(git: Path) -> str | None:
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref:"):
-            return head or None
-        ref = head.split(":", 1)[1].strip()
-        common = git
-        if (git / "commondir").is_file():
-            common = (git / (git / "commondir").read_text().strip()).resolve()
-        for base in (git, common):
-            if (base / ref).is_file():
-                return (base / ref).read_text().strip()
-        packed = common / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return line.split(" ", 1)[0]
-    except OSError:
-        return None
-    return None  # a fresh repository without commits
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _partition_value(value: str) -> str:
-    """A path-safe partition value ("pkg.mod:fn" targets carry a colon)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in value)
-
-
-def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}/"))
-        else:
-            flat[name] = value
-    return flat
-
-
-def _cell(value: Any) -> Any:
-    """A Parquet-friendly scalar: containers become JSON text, numpy scalars Python ones."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple, dict)):
-        return json.dumps(value, sort_keys=True, default=str)
-    try:  # numpy scalars and the like
-        return value.item()
-    except AttributeError:
-        return str(value)

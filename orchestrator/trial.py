@@ -39,6 +39,27 @@ def make_trainable(entry: TrialEntry) -> Callable[[dict[str, Any]], None]:
     return trial
 
 
+def _quiet_shutdown() -> None:
+    """In a trial's worker: a shutdown's SIGTERM is not an error to print.
+
+    When the study's driver exits, Ray ends its workers with SIGTERM, and Ray's handler raises
+    ``SystemExit`` wherever the worker is. Landing inside a weakref or ``__del__`` callback (a
+    loaded machine makes that likely), Python prints it as an "Exception ignored" traceback,
+    which ``--verbose`` forwards to the user's terminal: noise about a worker being stopped as
+    intended. Everything else still goes to the default hook.
+    """
+    if getattr(sys.unraisablehook, "gnas_quiet", False):
+        return
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, SystemExit):
+            default(unraisable)
+
+    hook.gnas_quiet = True
+    sys.unraisablehook = hook
+
+
 def run_trial(entry: TrialEntry, config: dict[str, Any]) -> None:
     """Run one trial of ``entry`` inside a Tune session."""
     import ray
@@ -48,6 +69,7 @@ def run_trial(entry: TrialEntry, config: dict[str, Any]) -> None:
     from trainables import reporting, resolve
 
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)  # a line per checkpoint
+    _quiet_shutdown()
     train = resolve(entry.target).load()
     context = tune.get_context()
     gpu_ids = ray.get_gpu_ids()

@@ -181,13 +181,13 @@ def test_tunes_hints_about_short_driver_stalls_stay_off_the_terminal(caplog):
 
     import ray.tune.utils.util as tune_util
 
-    from orchestrator.run import SLOW_HINT_S, TUNE_HINT_LOGGER, _driver_env
+    from orchestrator.ray_session import SLOW_HINT_S, TUNE_HINT_LOGGER, driver_env
 
     assert tune_util.logger.name == TUNE_HINT_LOGGER  # where warn_if_slow logs
     hint = "The `process_trial_result` operation took {:.3f} s, which may be a performance bottleneck."
     log = logging.getLogger(TUNE_HINT_LOGGER)
     with caplog.at_level(logging.WARNING):
-        with _driver_env():
+        with driver_env():
             log.warning(hint.format(0.73))  # a busy machine: dropped
             log.warning(hint.format(SLOW_HINT_S + 1))  # a real stall: shown
             log.warning("something else")

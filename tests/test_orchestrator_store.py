@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestrator.store import Store, TrialRecord, git_commit, provenance
+from orchestrator.rows import git_commit, provenance
+from orchestrator.store import Store, TrialRecord
 from orchestrator.tracking import TrialTracker, WandbSettings
 from trainables import reporting, toy
 

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestrator.storage import StorageError, resolve_root
-from orchestrator.store import Store, TrialRecord, provenance
+from orchestrator.rows import provenance
+from orchestrator.store import Store, TrialRecord
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "gnas-test"
