@@ -335,9 +335,11 @@ def generalisation(data: "pd.DataFrame", *, sources: Sequence[str], targets: Seq
             chance = data[(data["method"] == reference) & (data["source"] == a) & (data["target"] == b)]
             ref = chance.set_index("seed")[QUALITY] if not chance.empty else constant(mine, CHANCE_TOP5)
             rows.append(_test_row(mine, ref, fixed=chance.empty, subject=m, reference="chance", source=a, target=b))
-    lines += not_above(_frame(rows), lambda r: name(r["subject"]),
-                       lambda _r: "chance (uniform sampling: its measured share where it ran, else 5 %)",
+    lines += not_above(_frame(rows), lambda r: name(r["subject"]), lambda _r: "chance",
                        lambda r: f"{r['source']} → {r['target']}")
+    if rows:
+        lines.append("- Chance is uniform sampling's measured top-5 % share where the study ran it (its cells mapped "
+                     "like the generator's), else 5 %: the share of a sampler that ignores the labels.")
     n = int(data.groupby(["method", "source"])["seed"].nunique().min()) if len(data) else 0
     return lines + few_seeds_note(n)
 
