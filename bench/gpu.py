@@ -27,7 +27,9 @@ import tempfile
 import time
 from typing import Any
 
-GENERATORS = ("gnn2gnn", "graphpnas", "graphvae", "ghn")
+from trainables import ENTRIES  # the registry: no trainable module, no torch
+
+GENERATORS = tuple(name for name, entry in ENTRIES.items() if entry.role == "generator")
 # The config key that sets how many iterations a trainable reports, and extra settings that
 # make each iteration a training step of the usual size (GHN: report every 10 meta-batches).
 STEP_KEYS: dict[str, tuple[str, dict[str, Any]]] = {

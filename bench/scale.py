@@ -214,6 +214,9 @@ def build_report(root: str, study: str, folder: Path) -> tuple[float, Path]:
     return time.perf_counter() - t, path
 
 
+TRIM_FINISHED = True  # --no-trim: keep every finished trial's Tune statistics (run_study's trim_finished)
+
+
 def run_once(trials: int, slots: int, root: str, name: str, env: dict[str, str] | None = None,
              reuse_actors: bool = True, per_experiment: int | None = None):
     """Run the scale study once; returns (seconds, sampler)."""
@@ -232,6 +235,7 @@ def run_once(trials: int, slots: int, root: str, name: str, env: dict[str, str] 
         with Sampler() as sampler:
             t = time.perf_counter()
             result = runner.run_study(study_spec(name, trials, slots, root, per_experiment), verbose=0,
+                                      trim_finished=TRIM_FINISHED,
                                       callbacks=[counting_callback(sampler)])
             seconds = time.perf_counter() - t
     finally:
@@ -276,10 +280,8 @@ def main() -> None:
     p.add_argument("--trials-per-experiment", type=int, default=None,
                    help="the spec's trials_per_experiment (default: the spec's default; 100000: one Tune experiment)")
     args = p.parse_args()
-    if args.no_trim:
-        from orchestrator import run as runner
-
-        runner.TRIM_FINISHED_TRIALS = False
+    global TRIM_FINISHED
+    TRIM_FINISHED = not args.no_trim
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("WANDB_MODE", "offline")
     import ray

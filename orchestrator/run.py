@@ -364,6 +364,7 @@ def run_study(
     verbose: int = 1,
     progress: Any = None,
     run_config: Any = None,
+    trim_finished: bool = True,
 ) -> StudyResult:
     """Run ``spec`` (or continue it with ``resume``) and return its :class:`StudyResult`.
 
@@ -382,6 +383,10 @@ def run_study(
     With W&B on, every trial of the study then has one complete W&B run, written from the
     store (:func:`orchestrator.wandb_runs.complete_study_runs`); ``run_config(row)`` adds keys to
     a trial's run config (the published studies: method, role, degradation kind and level).
+
+    ``trim_finished``: drop a finished trial's Tune statistics other than the objectives'
+    (:class:`orchestrator.callbacks.TrimFinishedTrials`: less driver memory per trial);
+    ``bench/scale.py --no-trim`` measures without it.
     """
     started = time.perf_counter()
     spec = _with_overrides(spec, wandb=wandb, storage=storage)
@@ -394,7 +399,7 @@ def run_study(
             check_cluster_resources(spec, cluster_resources(num_cpus, num_gpus))
         start_local_ray(num_cpus, num_gpus, wandb_settings, verbose)
         with stops:  # after ray.init, which sets its own SIGTERM handler (sys.exit, no clean-up)
-            _run_experiments(plan, wandb_settings, callbacks, verbose, progress, resume, stops)
+            _run_experiments(plan, wandb_settings, callbacks, verbose, progress, resume, stops, trim_finished)
             if not stops.received:
                 plan.store.compact(studies=[spec.name])  # a handful of files to read, however many trials
                 if wandb_settings is not None:
@@ -413,7 +418,7 @@ def run_study(
 
 
 def _run_experiments(plan: Plan, wandb_settings: WandbSettings | None, callbacks: Sequence[Any], verbose: int,
-                     progress: Any, resume: bool, stops: "StopSignals") -> None:
+                     progress: Any, resume: bool, stops: "StopSignals", trim_finished: bool = True) -> None:
     """Run ``plan``'s Tune experiments one after another, until one is stopped by a signal."""
     spec = plan.spec
     _write_json(plan, spec.to_dict())
@@ -432,7 +437,7 @@ def _run_experiments(plan: Plan, wandb_settings: WandbSettings | None, callbacks
     try:
         for experiment in plan.experiments:  # one after another: the driver drops a finished part whole
             tuner, store_callback = _tuner(plan, experiment, wandb_settings, callbacks, verbose,
-                                           progress if verbose else None)
+                                           progress if verbose else None, trim_finished)
             with driver_env(), stops.during_fit():
                 tuner.fit()
             if store_callback is not None and store_callback.unfinished and not stops.received:
@@ -464,13 +469,8 @@ def _wandb_settings(plan: Plan) -> WandbSettings | None:
                          group=w.group)
 
 
-# Drop a finished trial's Tune statistics other than the objectives' (less driver memory per trial,
-# orchestrator.callbacks.TrimFinishedTrials); bench/scale.py --no-trim measures without it.
-TRIM_FINISHED_TRIALS = True
-
-
 def _tuner(plan: Plan, experiment: Experiment, wandb_settings: WandbSettings | None, callbacks: Sequence[Any],
-           verbose: int, progress: Any = None):
+           verbose: int, progress: Any = None, trim_finished: bool = True):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
@@ -509,7 +509,7 @@ def _tuner(plan: Plan, experiment: Experiment, wandb_settings: WandbSettings | N
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         callbacks=[store_callback, JsonLoggerCallback(), CSVLoggerCallback(), ProgressCallback(progress), *callbacks,
-                   *([TrimFinishedTrials([o.metric for o in spec.objectives])] if TRIM_FINISHED_TRIALS else [])],
+                   *([TrimFinishedTrials([o.metric for o in spec.objectives])] if trim_finished else [])],
         # Tune's own tables only when asked for (verbose 2): the study's view is ProgressCallback's
         progress_reporter=_reporter(spec, sort=single is None) if verbose >= 2 else None,
         verbose=1 if verbose >= 2 else 0,
