@@ -43,7 +43,7 @@ CASES: dict[str, tuple[str, list[str], str]] = {
         spec(SEARCH_Q, config="{method: marginals, n_samples: 20}").replace("top5_pct", "top5_pcnt"), [],
         "does not report it"),
     "holdout_top_pct is text": (spec(config='{method: uniform, holdout_top_pct: "ten"}'), [],
-                                "holdout_top_pct must be a number"),
+                                "holdout_top_pct must be a finite number"),
     "--out is a read-only filesystem": (spec(), ["--out", "/proc/sys/gnas-out"], "cannot be written"),
     "--out is an existing file": (spec(), ["--out", "FILE"], "is a file, not a folder"),
     "trainable os:system": (spec().replace("trainable: baseline", 'trainable: "os:system"'), [],

@@ -181,24 +181,12 @@ class BenchmarkConfig:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "BenchmarkConfig":
+        """The benchmark keys of a trial config, parsed by the one parser
+        (:func:`trainables.config.parse_config`); the generator's own keys are its run's."""
+        from trainables.config import parse_config
+
         names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in config.items() if k in names}
-        for f in fields(cls):  # a wrong type is a one-line ValueError, never a TypeError later
-            v = kw.get(f.name)
-            if v is None:
-                continue
-            if f.type.startswith(("int", "float")):
-                whole = f.type.startswith("int")
-                if isinstance(v, bool) or not isinstance(v, int if whole else (int, float)) or not np.isfinite(v):
-                    raise ValueError(f"{f.name} must be a {'whole number' if whole else 'number'}, got {v!r}")
-            elif f.type.startswith("str") and not isinstance(v, str):
-                raise ValueError(f"{f.name} must be a string, got {v!r}")
-            elif f.type.startswith("tuple") and not (isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)):
-                raise ValueError(f"{f.name} must be a list of field names, got {v!r}")
-        for k in ("score_fields", "transfer_fields"):
-            if k in kw:
-                kw[k] = tuple(kw[k] or ())
-        cfg = cls(**kw)
+        cfg = parse_config(cls, {k: v for k, v in config.items() if k in names}, "benchmark")
         from trainables.spaces import SPACES
 
         if cfg.space not in SPACES:

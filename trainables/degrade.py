@@ -48,11 +48,6 @@ class Degradation:
         if self.label_noise < 0.0:
             raise ValueError(f"label_noise must be >= 0, got {self.label_noise}")
 
-    @classmethod
-    def from_config(cls, config: dict) -> "Degradation":
-        return cls(float(config.get("holdout_top_pct", 0.0)), float(config.get("train_fraction", 1.0)),
-                   float(config.get("label_noise", 0.0)))
-
 
 def top_threshold(values: np.ndarray, pct: float) -> float:
     """Accuracy a cell needs to be in the top ``pct`` % of the finite ``values``."""
