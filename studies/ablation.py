@@ -266,7 +266,7 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
                 "normalised to sum to 1. A point estimate: no interval.", "")
         fig = plots.bars(list(imp), list(imp.values()),
                          xlabel=f"importance for reaching the top {quantile * 100:.0f} % of configs (share, sums to 1)",
-                         title=f"{plots.method_name(st['trainable'])}: which knobs matter ({len(means)} searched configs)")
+                         title=f"{plots.method_name(st['trainable'])}: which knobs matter (PED-ANOVA over {len(means)} searched configs)")
         rep.add(f"![importances]({rep.figure('importances', fig)})", "",
                 *kit.markdown_table(["param", "importance"], [[k, f"{v:.3f}"] for k, v in imp.items()]), "")
     if st["objective"] == "multi":
