@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -56,7 +57,17 @@ def _job(args: tuple) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    tempfile.tempdir = tempfile.mkdtemp(prefix="gp-measure-")  # private checkpoint copies
+    # private checkpoint copies, beside (not inside) the previous job's: nesting them made the
+    # path grow with every job of a worker until it passed the system's limit
+    tempfile.tempdir = None
+    tempfile.tempdir = tempfile.mkdtemp(prefix="gp-measure-")
+    try:
+        return _run_job(name, seed, data_dir, budgets, overrides)
+    finally:
+        shutil.rmtree(tempfile.tempdir, ignore_errors=True)
+
+
+def _run_job(name: str, seed: int, data_dir: str, budgets: list[int], overrides: dict) -> dict:
     from trainables import graphpnas, reporting
     from trainables.baselines import random_search, regularized_evolution
     from trainables.oracle import open_benchmark
