@@ -399,18 +399,23 @@ def run_study(
             check_cluster_resources(spec, cluster_resources(num_cpus, num_gpus))
         start_local_ray(num_cpus, num_gpus, wandb_settings, verbose)
         with stops:  # after ray.init, which sets its own SIGTERM handler (sys.exit, no clean-up)
-            _run_experiments(plan, wandb_settings, callbacks, verbose, progress, resume, stops, trim_finished)
-            if not stops.received:
-                plan.store.compact(studies=[spec.name])  # a handful of files to read, however many trials
-                if wandb_settings is not None:
-                    from orchestrator.wandb_runs import complete_study_runs
+            try:
+                _run_experiments(plan, wandb_settings, callbacks, verbose, progress, resume, stops, trim_finished)
+                if not stops.received:
+                    plan.store.compact(studies=[spec.name])  # a handful of files to read, however many trials
+                    if wandb_settings is not None:
+                        from orchestrator.wandb_runs import complete_study_runs
 
-                    complete_study_runs(wandb_settings, plan.store.root, spec.name, per_trial=run_config)
-    except KeyboardInterrupt:
-        stops.caught("SIGINT")
-    if stops.received:
-        raise StudyInterrupted(spec.name, stops.received[0], plan.store.finished_trials(spec.name), spec.num_trials,
-                               plan.store.root)
+                        complete_study_runs(wandb_settings, plan.store.root, spec.name, per_trial=run_config)
+            except KeyboardInterrupt:
+                stops.caught("SIGINT")
+            if stops.received:
+                stops.leaving = True  # on the way out: a further signal changes nothing
+                raise StudyInterrupted(spec.name, stops.received[0], plan.store.finished_trials(spec.name),
+                                       spec.num_trials, plan.store.root)
+    except KeyboardInterrupt:  # before the experiments started (joining or starting Ray)
+        raise StudyInterrupted(spec.name, "SIGINT", plan.store.finished_trials(spec.name), spec.num_trials,
+                               plan.store.root) from None
     result = summarise(plan, time.perf_counter() - started)
     if progress is None and verbose >= 1:
         print(result.summary(), flush=True)

@@ -39,6 +39,7 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.received: list[str] = []
+        self.leaving = False  # the driver is on its way out: signals are noted, nothing more
         self._fitting = False
         self._previous: dict[int, Any] = {}
 
@@ -58,6 +59,8 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.received.append(signal.Signals(signum).name)
+        if self.leaving:
+            return
         tune_handler = signal.getsignal(signal.SIGUSR1)
         if len(self.received) == 1 and self._fitting and callable(tune_handler):
             print(f"{self.received[0]}: stopping the study after Tune saves its state"

@@ -99,26 +99,32 @@ def _assert_resumed_exactly(spec, store: Path, trace: Path, before: dict[str, st
     assert (status.done, status.running, status.interrupted, status.pending, status.finished) == (6, 0, 0, 0, True)
 
 
-def _driver(spec_file: Path, ray_address: str, log: Path) -> subprocess.Popen:
+def _stop_driver(spec_file: Path, ray_address: str, log: Path, ready, signals) -> tuple[int, dict[str, str]]:
+    """Run ``gnas run SPEC`` as a user would; once ``ready()``, send ``signals`` one by one (each
+    after the driver took the last: its "stopping the study" line); (exit status, traces then)."""
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     with log.open("w") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "orchestrator", "run", str(spec_file), "--address", ray_address,
-                                 "--quiet"], cwd=spec_file.parent, env=env, stdout=out, stderr=subprocess.STDOUT)
+        driver = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", str(spec_file), "--address",
+                                   ray_address, "--quiet"], cwd=spec_file.parent, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        _wait_for(ready, "the moment to stop", driver)
+        before = _traces(spec_file.parent / "trace")
+        for k, sig in enumerate(signals):
+            if k:
+                _wait_for(lambda: "stopping the study" in log.read_text(), "the first signal taken", driver)
+            driver.send_signal(sig)
+        return driver.wait(timeout=DEADLINE_S), before
+    finally:
+        if driver.poll() is None:
+            driver.kill()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_gnas_run_stopped_mid_study_stores_only_what_ran_and_resumes_exactly(tmp_path, ray_address, sig):
     spec, spec_file, trace, hold, store = _setup(tmp_path)
     log = tmp_path / "driver.log"
-    driver = _driver(spec_file, ray_address, log)
-    try:
-        _wait_for(lambda: _held_point(trace), "3 trials done and 2 held", driver)
-        before = _traces(trace)
-        driver.send_signal(sig)
-        code = driver.wait(timeout=DEADLINE_S)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+    code, before = _stop_driver(spec_file, ray_address, log, lambda: _held_point(trace), [sig])
     out = log.read_text()
     assert code == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], out
     last = out.strip().splitlines()[-1]
@@ -133,17 +139,8 @@ def test_gnas_run_stopped_mid_study_stores_only_what_ran_and_resumes_exactly(tmp
 def test_a_second_ctrl_c_stops_at_once_and_still_resumes_exactly(tmp_path, ray_address):
     spec, spec_file, trace, hold, store = _setup(tmp_path)
     log = tmp_path / "driver.log"
-    driver = _driver(spec_file, ray_address, log)
-    try:
-        _wait_for(lambda: _held_point(trace), "3 trials done and 2 held", driver)
-        before = _traces(trace)
-        driver.send_signal(signal.SIGINT)
-        _wait_for(lambda: "stopping the study" in log.read_text(), "the first Ctrl-C taken", driver)
-        driver.send_signal(signal.SIGINT)
-        code = driver.wait(timeout=DEADLINE_S)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+    code, before = _stop_driver(spec_file, ray_address, log, lambda: _held_point(trace),
+                                [signal.SIGINT, signal.SIGINT])
     out = log.read_text()
     assert code == 130 and "resume with: gnas run" in out.strip().splitlines()[-1], out
     _assert_only_what_ran(store, spec.name, stored_interrupted=False)  # rows if Tune got that far
@@ -154,14 +151,9 @@ def test_a_second_ctrl_c_stops_at_once_and_still_resumes_exactly(tmp_path, ray_a
 def test_gnas_run_stopped_before_any_trial_finished_resumes_exactly(tmp_path, ray_address):
     spec, spec_file, trace, hold, store = _setup(tmp_path)
     log = tmp_path / "driver.log"
-    driver = _driver(spec_file, ray_address, log)
-    try:  # the driver announces itself just before Tune starts the first trial
-        _wait_for(lambda: (store / "tune" / spec.name / "driver.json").is_file(), "the driver file", driver)
-        driver.send_signal(signal.SIGTERM)
-        code = driver.wait(timeout=DEADLINE_S)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+    # the driver announces itself just before Tune starts the first trial
+    code, _ = _stop_driver(spec_file, ray_address, log,
+                           lambda: (store / "tune" / spec.name / "driver.json").is_file(), [signal.SIGTERM])
     assert code == 143, log.read_text()
     rows = trials(store, spec.name) if Store(store).has_study(spec.name) else None
     if rows is not None:  # whatever is stored as finished really finished
