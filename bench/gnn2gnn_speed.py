@@ -2,6 +2,7 @@
 
     python bench/gnn2gnn_speed.py --before COMMIT [--seed-offset K] [--seeds N]
                                   [--data-dir ../shared/data] [--set JSON]
+    python bench/gnn2gnn_speed.py --parts [--data-dir ../shared/data]
 
 The ``trainables`` package of ``COMMIT`` is exported (``git archive``) into a temporary folder;
 every seed then runs one NB201 trial at the trainable's defaults (labels
@@ -11,7 +12,14 @@ process, one at a time, in the order ABBA over consecutive seeds (so a machine w
 drifts charges both sides alike). Printed per seed: wall and CPU seconds of each side and their
 ratios, and both sides' top-5 % share and uniqueness; then the mean ± 95 % CI of each side's
 statistics and of the paired differences, and the median ratios. The machine is shared: read
-the ratios, not the seconds. Not part of the test run.
+the ratios, not the seconds.
+
+``--parts`` times the two rewritten pieces alone, in one process, interleaved (8 rounds of 15
+calls each, CPU time, the median round): the architecture entropy's forward + backward (NB201,
+batch 32) in the ``[B, M]`` autograd form it replaced, the ``[M, B]`` autograd form and the
+written-out backward (:func:`trainables.gnn2gnn.entropy.architecture_entropy`); and one
+training step of the default model with D/V scoring densely and sparsely. Not part of the test
+run.
 """
 from __future__ import annotations
 
@@ -56,6 +64,87 @@ def _one(config: dict) -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
+def _entropy_forms():
+    """The architecture entropy as it was (``[B, M]``, autograd), the same in ``[M, B]``, and now."""
+    import math
+
+    import torch
+
+    from trainables.gnn2gnn.entropy import architecture_entropy
+
+    def tail(collide, b, count):
+        mean = collide[~torch.eye(b, dtype=torch.bool)].mean().clamp_min(torch.finfo(collide.dtype).tiny)
+        return (-torch.log(mean) / math.log(count)).clamp(max=1.0)
+
+    def batch_major(logits, classes):
+        b = logits.shape[0]
+        p = torch.softmax(logits, dim=-1)
+        px = p[:, 0, : classes.cardinalities[0]]
+        for d, k in enumerate(classes.cardinalities[1:], start=1):
+            px = (px.unsqueeze(-1) * p[:, d, :k].unsqueeze(1)).reshape(b, -1)
+        pc = px.new_zeros(b, classes.count).index_add_(1, classes.index, px)
+        return tail(pc @ pc.T, b, classes.count)
+
+    def genotype_major(logits, classes):
+        b = logits.shape[0]
+        p = torch.softmax(logits, dim=-1).permute(1, 2, 0)
+        px = p[0, : classes.cardinalities[0]]
+        for d, k in enumerate(classes.cardinalities[1:], start=1):
+            px = (px.unsqueeze(1) * p[d, :k].unsqueeze(0)).reshape(-1, b)
+        pc = px.new_zeros(classes.count, b).index_add_(0, classes.index, px)
+        return tail(pc.T @ pc, b, classes.count)
+
+    return {"[B, M] autograd (before)": batch_major, "[M, B] autograd": genotype_major,
+            "[M, B] written-out backward (now)": architecture_entropy}
+
+
+def _parts(data_dir: str) -> None:
+    """Time the rewritten pieces alone (CPU ms per call, median of 8 interleaved rounds)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", ".*torch.jit.script.*", DeprecationWarning)
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    from trainables.gnn2gnn import GNN2GNN, GNN2GNNConfig, architecture_classes
+    from trainables.spaces import load_table
+
+    space = load_table("nb201", data_dir).space
+    classes = architecture_classes(space)
+    logits = torch.randn(32, 6, 5, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    rng = np.random.default_rng(0)
+    models = {}
+    for dense in (True, False):
+        torch.manual_seed(0)
+        models[dense] = GNN2GNN(space, GNN2GNNConfig())
+        models[dense].renderer.dense = dense
+    real = models[True].renderer.onehot(rng.integers(0, 5, size=(2000, 6)))
+    gen = torch.Generator().manual_seed(1)
+
+    def step(model):
+        ri, li = (torch.as_tensor(rng.integers(0, 2000, 32)) for _ in range(2))
+        model.train_step(real[ri], real[li], (torch.rand(32) < 0.1).float(), 1.0, gen)
+
+    def entropy(fn):
+        fn(logits, classes).backward()
+
+    jobs = {**{f"entropy {k}": (entropy, fn) for k, fn in _entropy_forms().items()},
+            "training step, D/V dense (now)": (step, models[True]),
+            "training step, D/V sparse PyG (before)": (step, models[False])}
+    rounds: dict[str, list[float]] = {k: [] for k in jobs}
+    for _ in range(8):
+        for name, (fn, arg) in jobs.items():
+            t = time.process_time()
+            for _ in range(15):
+                fn(arg)
+            rounds[name].append((time.process_time() - t) / 15 * 1e3)
+    print("| piece (NB201, batch 32, 1 thread) | CPU ms per call (median of 8 rounds; min–max) |")
+    print("|---|---|")
+    for name, v in rounds.items():
+        print(f"| {name} | {np.median(v):.2f} ({min(v):.2f}–{max(v):.2f}) |")
+
+
 def _run(config: dict, pythonpath: str | None) -> dict:
     env = dict(os.environ)
     if pythonpath:
@@ -75,6 +164,12 @@ def main() -> None:
         _one(json.loads(sys.argv[2]))
         return
     sys.path.insert(0, str(ROOT))
+    if "--parts" in sys.argv[1:]:
+        q = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        q.add_argument("--parts", action="store_true")
+        q.add_argument("--data-dir", default=str(DEFAULT_DATA))
+        _parts(q.parse_args().data_dir)
+        return
     from bench.seeds import add_seed_arguments, seed_block
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

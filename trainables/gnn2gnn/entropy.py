@@ -164,7 +164,7 @@ class _ClassMass(torch.autograd.Function):
     outer products, the per-class sums (``index_add_``) and the gather of the backward pass
     stream through memory row by row; the backward pass is written out (one reduction per
     position and level, no broadcast temporaries kept by autograd). Same arithmetic as autograd
-    over the same layout, bit for bit, and 2–3× cheaper than the ``[B, M]`` layout it replaced
+    over the same layout, bit for bit, and cheaper than either autograd form
     (``bench/gnn2gnn_results.md``, "Cheaper trials"). Shapes: ``p [D, K, B]`` → ``[C, B]``.
     """
 

@@ -35,8 +35,8 @@ graph has the same ``N`` nodes, so the discriminator and the valuer score a
 :class:`~trainables.gnn2gnn.render.GraphBatch` through dense batched products
 (:meth:`GraphClassifier.forward_dense`: the same GCN/GIN function, parameters and pooling as
 PyG's sparse message passing in :meth:`GraphClassifier.forward`, equal up to rounding and
-about twice as fast on such small graphs); a space whose candidate edges include a self-loop
-falls back to the sparse path.
+cheaper on such small graphs, ``bench/gnn2gnn_results.md``); a space whose candidate edges
+include a self-loop falls back to the sparse path.
 
 The generator emits logits per genotype position from its node embeddings: an op position
 reads the embedding of the node it labels, an edge bit the pair of nodes it joins (edge
