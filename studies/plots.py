@@ -339,7 +339,7 @@ def frontier(points: "pd.DataFrame", *, knob_labels: Mapping[str, str], xlabel: 
         for get, put in ((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim)):
             low, high = get()
             put(max(low, -1.0), min(high, 101.0))
-    rings = [(px * scale, py * scale, 9.0) for px, py in zip(points.loc[list(front), x], points.loc[list(front), y])]
+    rings = [(px * scale, py * scale, 11.0) for px, py in zip(points.loc[list(front), x], points.loc[list(front), y])]
     _place_labels(fig, ax, labels, [(px * scale, py * scale, 5.0) for px, py in zip(points[x], points[y])] + rings)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=11)

@@ -237,7 +237,7 @@ def report(s: kit.Setup, manifest: dict[str, Any], rep: kit.Report) -> None:
     rep.add(f"![quality against diversity]({path})", "")
     knobs = st["knobs"]
     rep.findings = findings.section(findings.quality_diversity(
-        pts, sorted(front), data, label=lambda m, v: f"{plots.method_name(m)} ({_setting(m, v, knobs)})"
+        pts, sorted(front), data, label=lambda m, v: f"{plots.method_name(m)}, {_setting(m, v, knobs)}"
         if m in knobs else plots.method_name(m)))
 
     def ci(p, metric: str, scale: float = 1.0) -> str:
