@@ -349,8 +349,8 @@ def frontier(points: "pd.DataFrame", *, knob_labels: Mapping[str, str], xlabel: 
     return fig
 
 
-LABEL_OFFSETS = ((6, 4), (6, -12), (-7, 5), (-7, -12), (10, -4), (-11, -4), (0, 11), (0, -18), (12, 11), (-13, 11),
-                 (12, -20), (-13, -20), (18, 0), (-19, 0))
+LABEL_OFFSETS = ((6, 4), (6, -12), (-7, 5), (-7, -12), (12, 8), (-13, 8), (12, -17), (-13, -17), (0, 13), (0, -22),
+                 (18, 0), (-19, 0))
 """Where a knob label may sit around its point (points, right/up positive), in order of preference."""
 
 
@@ -383,4 +383,5 @@ def _place_labels(fig, ax, labels: Sequence[tuple[float, float, str, str]],
         x0 = px + dx * dpi_scale - (w if dx < 0 else 0)
         taken.append((x0, py + dy * dpi_scale, x0 + w, py + dy * dpi_scale + h))
         ax.annotate(text, (vx, vy), textcoords="offset points", xytext=(dx, dy), fontsize=7.5, color=colour,
-                    ha="right" if dx < 0 else "left", va="bottom")
+                    ha="right" if dx < 0 else "left", va="bottom", zorder=5,
+                    bbox=dict(boxstyle="square,pad=0.05", facecolor="white", edgecolor="none", alpha=0.85))
