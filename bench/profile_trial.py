@@ -18,6 +18,7 @@ import cProfile
 import io
 import json
 import pstats
+import signal
 import sys
 import time
 import warnings
@@ -43,6 +44,14 @@ def trial_config(generator: str, data_dir: str, seed: int, overrides: dict) -> d
     """The NB201 config of one ``generator`` trial (the benchmark's keys, then ``overrides``)."""
     table = {} if generator in NO_TABLE else {"data_dir": data_dir, "label_field": LABEL, "eval_field": EVAL}
     return {"space": "nb201", **table, "n_samples": 1000, "seed": seed, "torch_threads": 1, **overrides}
+
+
+class _Stopped(BaseException):
+    """Raised in the trial by ``--limit``'s alarm (a BaseException: no handler of the trial catches it)."""
+
+
+def _stop(signum, frame) -> None:
+    raise _Stopped
 
 
 def trainable(generator: str):
@@ -73,6 +82,8 @@ def main() -> None:
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--torch", action="store_true", help="also a torch.profiler run (operators)")
     p.add_argument("--no-cprofile", action="store_true", help="skip the cProfile run")
+    p.add_argument("--limit", type=int, default=0, metavar="S",
+                   help="stop the trial after S seconds and print the profile of what ran (0: no limit)")
     args = p.parse_args()
     warnings.filterwarnings("ignore", ".*torch.jit.script.*", DeprecationWarning)
     from trainables import ENTRIES
@@ -91,12 +102,20 @@ def main() -> None:
     if not args.no_cprofile:
         prof = cProfile.Profile()
         t = time.perf_counter()
+        if args.limit > 0:
+            signal.signal(signal.SIGALRM, _stop)
+            signal.alarm(args.limit)
         prof.enable()
-        metrics = run_trial(train, config)
+        try:
+            metrics = run_trial(train, config)
+            ended = "finished"
+        except _Stopped:
+            metrics, ended = {}, f"STOPPED at the {args.limit} s limit (the profile covers what ran)"
         prof.disable()
+        signal.alarm(0)
         wall = time.perf_counter() - t
         print(f"{args.generator} NB201 trial, seed {args.seed}, overrides {overrides}: {wall:.1f} s wall under "
-              f"cProfile (1 torch thread); top-5 % share {metrics.get('top5_pct', float('nan')):.3f}, "
+              f"cProfile (1 torch thread), {ended}; top-5 % share {metrics.get('top5_pct', float('nan')):.3f}, "
               f"uniqueness {metrics.get('uniqueness', float('nan')):.3f}\n")
         for key in ("cumulative", "tottime"):
             buf = io.StringIO()
