@@ -131,7 +131,7 @@ def _parts(data_dir: str) -> None:
 
     jobs = {**{f"entropy {k}": (entropy, fn) for k, fn in _entropy_forms().items()},
             "training step, D/V dense (now)": (step, models[True]),
-            "training step, D/V sparse PyG (before)": (step, models[False])}
+            "training step, D/V sparse PyG (the rest as now)": (step, models[False])}
     rounds: dict[str, list[float]] = {k: [] for k in jobs}
     for _ in range(8):
         for name, (fn, arg) in jobs.items():
