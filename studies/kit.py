@@ -548,9 +548,11 @@ def main(argv: Sequence[str] | None, p: argparse.ArgumentParser, *, study_kind: 
         report(s, manifest, rep)
         done, planned, open_parts = unfinished_parts(s, manifest)
         if open_parts:  # said first: everything below counts finished trials only
+            again = ("run the study's own command again with --resume" if s.report_only
+                     else resume_command(p.prog, argv))
             rep.notice = (f"> **Unfinished study:** {done:,} of {planned} trials finished ({len(open_parts)} of"
                           f" {len(manifest.get('parts') or [])} parts unfinished); every table and figure below"
-                          f" counts finished trials only. Resume it: {resume_command(p.prog, argv)}")
+                          f" counts finished trials only. Resume it: {again}")
         path = rep.write()
         publish(s)
         if s.wandb:

@@ -115,8 +115,9 @@ def test_store_on_s3_writes_reads_and_replaces_without_duplicates(s3_env, tmp_pa
     store.write_trial("b", "pkg.mod:fn", record("t2", {"seed": 1, "lr": 0.5, "k": "x"}, 2.0), prov)
 
     keys = objects(f"{BUCKET}/store-unit")
-    assert sorted(keys) == [f"{BUCKET}/store-unit/{t}/study={s}/trainable={p}/{i}.parquet" for t, s, p, i in (
-        ("archs", "a", "toy", "t1"), ("trials", "a", "toy", "t1"), ("trials", "b", "pkg.mod_fn", "t2"))]
+    assert sorted(keys) == sorted([f"{BUCKET}/store-unit/gnas-store.json"] + [  # the format marker, and the rows
+        f"{BUCKET}/store-unit/{t}/study={s}/trainable={p}/{i}.parquet" for t, s, p, i in (
+            ("archs", "a", "toy", "t1"), ("trials", "a", "toy", "t1"), ("trials", "b", "pkg.mod_fn", "t2"))])
     trials = store.read("trials")  # one pyarrow.dataset scan over both studies, schemas unified
     assert trials.num_rows == 2 and pa.types.is_floating(trials.schema.field("config/lr").type)
     frame = store.read_pandas("trials", studies=["a"])
@@ -239,7 +240,10 @@ def test_study_folder_with_an_object_store_out_is_built_locally_and_copied_to_th
     stored = objects(f"{BUCKET}/kit/studies/kit")
     assert sorted(k.split("/studies/kit/")[1] for k in stored) == [
         "report.md", "study.json", "tables/parts.csv", "tables/parts.parquet"]
-    assert (elsewhere / "studies" / "kit" / "report.md").read_text() == "# kit\n1 part\n"
+    notice, body = (elsewhere / "studies" / "kit" / "report.md").read_text().split("\n\n", 1)
+    assert body == "# kit\n1 part\n"  # under the first line: the part never ran, and the report says so
+    assert notice.startswith("> **Unfinished study:** 0 of 0+ trials finished (1 of 1 parts unfinished)")
+    assert notice.endswith("Resume it: run the study's own command again with --resume")
     assert not any(p.name.startswith("s3") for p in tmp_path.rglob("*"))  # no local "s3:" folder
 
     code = studykit.main(["--out", "hdfs://nn/x", "--report-only"], p, study_kind="kit", preset_seeds=seeds,
