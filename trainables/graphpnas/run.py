@@ -49,12 +49,10 @@ class GraphPNASConfig:
     elite makes the generator memorise the elite (almost every draw is an already-queried
     cell) and a lower sampling temperature does the same; both lose to regularized evolution.
 
-    ``likely_share`` = 0.5 (issue 30): half of each batch is the generator's most probable new
-    cells among its draws, half its draws in order. Without it (0.0, the earlier default) about
-    one run in ten ends 0.4–0.8 points short on cifar10: the generator stays diffuse and the
-    search has not closed in on the best cell's neighbourhood by query 100. Tuned on seeds
-    300000–300099 (bench/graphpnas_results.md); 1.0, ``explore``, ``warm_start``, a batch of 5
-    and 10 random cells were no better there.
+    ``likely_share`` = 0.5 (issue 30; 0.0 before): half of each batch is the generator's most
+    probable new cells among its draws, half its draws in order — more runs close in on the
+    best cell's neighbourhood within the budget, though not all (bench/graphpnas_results.md:
+    the tuning blocks, the alternatives tried, and the measurement on a fresh block).
     """
 
     n_random: int = 30          # uniformly random cells queried first
