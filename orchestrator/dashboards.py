@@ -207,12 +207,12 @@ def _quality_diversity_sections(ws, wr) -> list:
 
 
 def _ablation_sections(manifest, store_root, ws, wr) -> list:
-    from orchestrator.run import saved_spec
+    from orchestrator.layout import saved_spec
     from orchestrator.spec import StudySpec
     from orchestrator.store import Store
 
     search = [e for e in manifest["parts"] if (e.get("tags") or {}).get("stage") == "search"]
-    spec = StudySpec.from_dict(saved_spec(Store(store_root), search[0]["name"]))
+    spec = StudySpec.from_dict(saved_spec(Store(store_root).location, search[0]["name"]))
     knobs = [p.name for p in spec.search]
     objective = spec.objectives[0].metric
     columns = [wr.ParallelCoordinatesPlotColumn(metric=wr.Config(k)) for k in knobs]

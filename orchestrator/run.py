@@ -40,7 +40,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from orchestrator import search
 from orchestrator.spec import SpecError, StudySpec, resolve_trainable, thaw
 from orchestrator.storage import StorageError, StorageRoot
-from orchestrator.layout import driver_path, part_folder, saved_spec as _saved_spec, spec_path, tune_folder
+from orchestrator.layout import driver_path, part_folder, saved_spec, spec_path, tune_folder
 from orchestrator.status import ERROR, INTERRUPTED, STOPPED, TERMINATED
 from orchestrator.store import Store
 from orchestrator.ray_session import cluster_resources, connect_ray, driver_env, start_local_ray
@@ -262,11 +262,6 @@ def _check_metrics(spec: StudySpec, entry, module) -> None:
                     raise SpecError(f"metric {metric!r}: {problem}")
 
 
-def saved_spec(store: Store, name: str) -> dict[str, Any] | None:
-    """The spec study ``name`` started with in ``store`` (:func:`orchestrator.layout.saved_spec`)."""
-    return _saved_spec(store.location, name)
-
-
 def spec_changes(before: Mapping[str, Any], spec: StudySpec) -> list[str]:
     """Keys of ``spec`` that differ from the saved ``before`` (storage and W&B may change)."""
     now = json.loads(json.dumps(spec.to_dict(), default=str))
@@ -277,7 +272,7 @@ def spec_changes(before: Mapping[str, Any], spec: StudySpec) -> list[str]:
 
 
 def _check_same_spec(spec: StudySpec, plan: Plan) -> None:
-    before = saved_spec(plan.store, spec.name)
+    before = saved_spec(plan.location, spec.name)
     if before is None:
         return
     changed = spec_changes(before, spec)
@@ -427,6 +422,10 @@ def _run_experiments(plan: Plan, wandb_settings: WandbSettings | None, callbacks
     """Run ``plan``'s Tune experiments one after another, until one is stopped by a signal."""
     spec = plan.spec
     _write_json(plan, spec.to_dict())
+    if spec.search:  # optuna-dashboard shows the objectives in words, with their unit
+        from orchestrator.dashboards import name_optuna_objectives
+
+        name_optuna_objectives(spec)
     own_view = progress is None and verbose >= 1
     if own_view:
         from orchestrator.progress import Objective, StudyProgress

@@ -89,7 +89,7 @@ class BadInput(Exception):
 
 def locate(args: argparse.Namespace) -> Target:
     """The study ``args`` name; raises :class:`BadInput` with one line."""
-    from orchestrator.run import saved_spec
+    from orchestrator.layout import saved_spec
     from orchestrator.storage import StorageError, resolve_root
     from orchestrator.store import Store
 
@@ -112,7 +112,7 @@ def locate(args: argparse.Namespace) -> Target:
             raise BadInput(f"{folder / 'study.json'} is not valid JSON ({exc})") from None
     store = Store(root)
     first = manifest["parts"][0]["name"] if manifest and manifest["parts"] else name
-    spec = saved_spec(store, first)
+    spec = saved_spec(store.location, first)
     if spec is None and not store.has_study(first):
         raise BadInput(f"no study {name!r} in the store at {root}")
     wandb = (spec or {}).get("wandb") or {}

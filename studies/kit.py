@@ -294,9 +294,10 @@ def extensions(part: Part, s: Setup, store) -> list[Part] | None:
     arguments finds them (kept, or continued with ``--resume``). Reports read every part of
     the manifest, so the rows merge.
     """
-    from orchestrator.run import saved_spec, spec_changes
+    from orchestrator.layout import saved_spec
+    from orchestrator.run import spec_changes
 
-    first = saved_spec(store, part.name)
+    first = saved_spec(store.location, part.name)
     if first is None or part.spec.search or set(spec_changes(first, part.spec)) - {"variants", "seeds"}:
         return None
     if not finished(store, StudySpec.from_dict(first)):
@@ -307,7 +308,7 @@ def extensions(part: Part, s: Setup, store) -> list[Part] | None:
     done = []  # finished extensions of earlier runs: planned again, so they show as kept
     if _has_manifest(s):
         done = [spec for e in load_manifest(s)["parts"] if e["name"].startswith(f"{part.name}{EXTENSION}")
-                and (spec := saved_spec(store, e["name"])) is not None
+                and (spec := saved_spec(store.location, e["name"])) is not None
                 and finished(store, StudySpec.from_dict(spec))]
     runs = [first, *done]
     for run in runs:
@@ -385,10 +386,6 @@ def run_parts(planned: Sequence[tuple[Part, str]], s: Setup, progress: "StudyPro
                 done = statuses.count("TERMINATED") + statuses.count("STOPPED")
                 errors = statuses.count("ERROR")
             progress.start_part(part.name, part.spec.num_trials, done=done, errored=errors)
-        if part.spec.search:  # optuna-dashboard names the objectives in words, with their unit
-            from orchestrator.dashboards import name_optuna_objectives
-
-            name_optuna_objectives(part.spec)
         result = run_study(part.spec, resume=action == "resume", address=s.address, verbose=s.verbose,
                            progress=progress, run_config=wandb_run_config(s, part) if s.wandb else None)
         if progress is not None:

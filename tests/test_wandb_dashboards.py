@@ -8,7 +8,7 @@ import json
 import pytest
 
 from orchestrator.dashboards import WORKSPACE_FILE
-from orchestrator.run import saved_spec
+from orchestrator.layout import saved_spec
 from orchestrator.spec import StudySpec
 from orchestrator.store import Store
 from orchestrator_helpers import ray_address  # noqa: F401 - fixture
@@ -23,7 +23,7 @@ def test_ablation_workspace_reads_the_searched_knobs_and_the_objective(tmp_path)
     assert study("ablation").main(["--preset", "smoke", "--quiet", "--out", str(tmp_path)]) == 0
     assert assert_every_trial_has_one_complete_run(tmp_path, STUDY) > 0
     named = assert_dashboards_name_real_keys(tmp_path, STUDY)
-    spec = StudySpec.from_dict(saved_spec(Store(tmp_path), f"{STUDY}-gnn2gnn-search"))
+    spec = StudySpec.from_dict(saved_spec(Store(tmp_path).location, f"{STUDY}-gnn2gnn-search"))
     knobs = {("config", p.name) for p in spec.search}
     objective = ("summary", spec.objectives[0].metric)
     assert knobs and knobs | {objective} <= named
