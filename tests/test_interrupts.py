@@ -83,8 +83,12 @@ def _assert_only_what_ran(store: Path, study: str, stored_interrupted: bool) -> 
 
 
 def _assert_resumed_exactly(spec, store: Path, trace: Path, before: dict[str, str], forced: bool = False) -> None:
-    """``forced``: the driver was stopped at once (a second Ctrl-C skips Tune's last save), so a
-    held trial continues from the last state Tune had saved: its step-1 checkpoint, or the start."""
+    """``forced``: the driver was stopped at once (a second Ctrl-C skips Tune's last save, as a
+    SIGKILL does), so Tune resumes from the last state it had saved: a held trial continues from
+    its step-1 checkpoint or the start, and a trial that finished after that save runs its last
+    steps again from its checkpoint — to the same row (same seed, same result), never a second
+    row. (A graceful stop saves first: nothing finished reruns.)"""
+    stored = trials(store, spec.name).set_index("trial_id")
     result = run_study(spec, resume=True, verbose=0)
     rows = trials(store, spec.name)
     assert (result.trials, result.terminated, result.interrupted) == (6, 6, 0)
@@ -93,11 +97,16 @@ def _assert_resumed_exactly(spec, store: Path, trace: Path, before: dict[str, st
     after = _traces(trace)
     assert len(after) == 6 and all(t.endswith("done\n") for t in after.values())
     for name, text in before.items():
-        if text.endswith("done\n"):
+        if text.endswith("done\n") and not forced:
             assert after[name] == text  # finished: not rerun
+        elif text.endswith("done\n"):  # rerun at most from a checkpoint, to the same end
+            assert after[name] == text or after[name][len(text):].startswith("start "), after[name]
         else:  # held at step 2: continued from its step-1 checkpoint, not from scratch
             starts = ("start 1\n", "start 0\n") if forced else ("start 1\n",)
             assert after[name][len(text):].startswith(starts), after[name]
+    finished_before = stored[stored["status"] == "TERMINATED"]
+    again = rows.set_index("trial_id").loc[finished_before.index]
+    assert (again["top5_pct"] == finished_before["top5_pct"]).all()  # a finished row never changes
     status = {s.study: s for s in Store(store).status()}[spec.name]
     assert (status.done, status.running, status.interrupted, status.pending, status.finished) == (6, 0, 0, 0, True)
 
