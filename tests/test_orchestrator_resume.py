@@ -54,17 +54,13 @@ def _run_and_kill(tmp_path: Path, spec_text: str, ray_address: str, at_least: in
             [sys.executable, "-m", "orchestrator", "run", str(spec_file), "--address", ray_address, "--quiet"],
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 600  # a fail-safe: the waits end on events
+            deadline = time.monotonic() + 600  # a fail-safe: the wait ends on an event
             while len(Store(store).trial_ids(spec.name)) < at_least:
                 assert driver.poll() is None, (tmp_path / "driver.log").read_text()
                 assert time.monotonic() < deadline, "the study made no progress"
                 time.sleep(0.1)
             seen_finished = snapshot(trace)
-            # kill once a running trial has reported (and so checkpointed) a step
-            while not any("step" in text and not text.endswith("done\n") for text in snapshot(trace).values()):
-                assert driver.poll() is None, (tmp_path / "driver.log").read_text()
-                assert time.monotonic() < deadline, "no running trial reported a step"
-                time.sleep(0.05)
+            time.sleep(1.5)  # let the running trials checkpoint a step or two
         finally:
             driver.send_signal(signal.SIGKILL)
             driver.wait()
